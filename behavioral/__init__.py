@@ -1,0 +1,2 @@
+"""Behavioral layer: versioned device cards fitted from characterization data, and
+differentiable PyTorch primitives built from them."""
