@@ -49,7 +49,8 @@ def _simulate(args: argparse.Namespace) -> int:
     arrays = result_to_arrays(result)
     write_npz(out / "vectors.npz", **{k.replace("/", "__"): v for k, v in arrays.items()})
     for i, (kind, vectors) in enumerate(result.plots):
-        names = list(vectors)
+        scale = [k for k in vectors if k in ("time", "v-sweep", "frequency")]
+        names = scale + [k for k in vectors if k not in scale]
         n = max(len(v) for v in vectors.values())
         cols = [np.real(vectors[k]) if len(vectors[k]) == n else np.full(n, np.nan) for k in names]
         table = np.column_stack(cols) if cols else np.zeros((0, 0))

@@ -31,7 +31,7 @@ from gaincell.provenance import package_version
 log = logging.getLogger(__name__)
 
 #: Bump when the cached result format or the way jobs run changes.
-RUNNER_VERSION = 1
+RUNNER_VERSION = 2
 
 _INSTALL_HINT = (
     "ngspice's shared library was not found. On Debian/Ubuntu install it with "
@@ -96,9 +96,11 @@ class SimResult:
         return self.plots[index][1]
 
     def vec(self, name: str, index: int = -1) -> np.ndarray:
-        """One real vector of a plot, by ngspice name (case-insensitive)."""
+        """One real vector of a plot, by ngspice name (case-insensitive; `v(node)` or `node`)."""
         vectors = self.plot(index)
         key = name.lower()
+        if key not in vectors and f"v({key})" in vectors:  # a bare node name
+            key = f"v({key})"
         if key not in vectors:
             raise SimulationError(
                 self.name, f"no vector '{name}' in plot {index}; have: {sorted(vectors)}"
@@ -147,7 +149,13 @@ class SpiceEngine:
 
     def _read_plot(self, plot_name: str) -> dict[str, np.ndarray]:
         vectors = self._ng.plot(None, plot_name)
-        return {name.lower(): np.array(vec._data) for name, vec in vectors.items()}
+        out: dict[str, np.ndarray] = {}
+        for name, vec in vectors.items():
+            key = name.lower()
+            if vec.is_voltage_node and not key.startswith("v("):
+                key = f"v({key})"  # node voltages as v(node), like ngspice's print command
+            out[key] = np.array(vec._data)
+        return out
 
     # -- one job --------------------------------------------------------------------------
     def run(self, job: SpiceJob) -> SimResult:
