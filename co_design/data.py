@@ -95,8 +95,8 @@ def sliding_windows(n_tokens: int, context: int, stride: int) -> list[tuple[int,
     Every token after the first is predicted exactly once, with up to `context - stride` tokens of
     left context already seen (the standard strided perplexity evaluation).
     """
-    if not 1 <= stride <= context:
-        raise ConfigError("stride", stride, f"1 <= stride <= context ({context})")
+    if not 1 <= stride < context:
+        raise ConfigError("stride", stride, f"1 <= stride < context ({context})")
     if n_tokens < 2:
         raise ConfigError("text", n_tokens, "at least 2 tokens")
     end = min(context, n_tokens)

@@ -1,0 +1,77 @@
+"""Naive gain-cell attention: the test oracle for the fused implementation.
+
+Evaluates the fitted nonlinear read-current surface on every (query, key, dimension) triple,
+masks with explicit position comparisons and sums each tile's contributions with an explicit
+loop over tiles: slow and memory hungry (O(Tq * Tk * D), chunked over queries), but written
+straight from the equations in `behavioral.attention`.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from behavioral.attention_config import (
+    AnalogSettings,
+    cell_gains,
+    compute_dtype,
+    quant_in,
+    resolve_physics,
+    tile_out,
+)
+from behavioral.cards import HeadCard
+from behavioral.primitives import cell_current
+
+
+def naive_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, card: HeadCard,
+                    s: AnalogSettings, q0: int, k0: int) -> torch.Tensor:
+    """Oracle forward (autograd gives its gradients); q0, k0: absolute first positions."""
+    ph = resolve_physics(card, s)
+    B, H, Tq, D = q.shape
+    Tk, Dv = k.shape[2], v.shape[3]
+    cd = compute_dtype(q)
+    x = quant_in(q.to(cd), ph.q_quant)
+    kq = quant_in(k.to(cd), ph.kv_quant)
+    vq = quant_in(v.to(cd), ph.kv_quant)
+    W, R = s.window, s.array_rows
+    qpos = torch.arange(q0, q0 + Tq, device=q.device)
+    kpos = torch.arange(k0, k0 + Tk, device=q.device)
+    slot = torch.remainder(kpos, W)
+    tile = slot // R
+    gk = cell_gains(ph, H, W, D, 0, q.device, cd)
+    gv = cell_gains(ph, H, W, Dv, 1, q.device, cd)
+    out_chunks = []
+    # bound the (B, H, c, Tk, D) broadcast to ~2**25 elements
+    c = max(1, min(Tq, (1 << 25) // max(1, B * H * Tk * max(D, Dv))))
+    for i0 in range(0, Tq, c):
+        i1 = min(Tq, i0 + c)
+        age = (qpos[i0:i1, None] - kpos[None, :]).to(cd)  # (c, Tk)
+        vis = (age >= 0) & (age < W)
+        dec = torch.exp(age.clamp_min(0) * ph.log_d) * vis  # (c, Tk), 0 where invisible
+        # nonlinear surface on every (query, key, dim): I(x_id, K_jd)
+        xi = x[:, :, i0:i1, None, :]  # (B,H,c,1,D)
+        kk = kq[:, :, None, :, :]  # (B,H,1,Tk,D)
+        cur = 0.0
+        for p in ph.model.x_powers:
+            g = cell_current(kk, ph.model, p, ph.surrogate)
+            if gk is not None:
+                g = g * gk[None, :, None].index_select(3, slot)
+            cur = cur + (xi**p) * g
+        S = cur.sum(-1) * dec / ph.s_qk  # (B,H,c,Tk)
+        phi = S.clamp(0.0, 1.0) * vis
+        vv = vq[:, :, None, :, :]  # (B,H,1,Tk,Dv)
+        charge = 0.0
+        for p in ph.model.x_powers:
+            g = cell_current(vv, ph.model, p, ph.surrogate)
+            if gv is not None:
+                g = g * gv[None, :, None].index_select(3, slot)
+            charge = charge + ((phi * vis if p == 0 else phi**p)[..., None]) * g
+        contrib = charge * dec[..., None] / ph.s_sv  # (B,H,c,Tk,Dv)
+        out = 0.0
+        for t in range(W // R):
+            sel = (tile == t).nonzero().reshape(-1)
+            y = contrib.index_select(3, sel).sum(3)
+            out = out + tile_out(y, ph)
+        out_chunks.append(out)
+    return torch.cat(out_chunks, dim=2)
+
+

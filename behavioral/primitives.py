@@ -1,0 +1,238 @@
+"""Differentiable torch primitives of the analog attention hardware, built from a device card.
+
+Each works on CPU and CUDA tensors in float32, float64 (for gradcheck) and bfloat16; none holds
+a physical constant of its own: every number comes from the card passed in.
+
+- `quantize_uniform`: `levels` evenly spaced values over [lo, hi], straight-through gradient.
+- `quantize_signed`: sign-magnitude converter output (levels // 2 magnitudes incl. zero).
+- `cell_current`: mean read current g_p(V) of a cell (amperes) with a surrogate gradient:
+  `exact` (the fitted model's derivative) or `linear` (the least-squares straight line's slope).
+- `analog_mac`: column sums S = sum_d I(x_d, V_d) through the fitted surface (amperes).
+- `charge_to_pulse`: HardSigmoid phi = clip(S / s_sat, 0, 1) (fraction of t_max).
+- `decay_factor`: per_token_factor ** age.
+- `cell_mismatch_gains`: seeded fixed-pattern gain of every cell (Monte Carlo mismatch).
+- `read_noise`: seeded additive read noise (fraction of full scale).
+- `acam_match`: aCAM match degree of queries against windows around stored keys.
+- `Primitives(card, perfect=False)`: all of the above bound to one card; `perfect=True` removes
+  every non-ideality (no quantization, linear cell, no decay, no noise, no output clipping).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+
+from behavioral.cards import HeadCard
+from behavioral.mac_model import PolyMacModel
+from gaincell.errors import ConfigError
+
+Surrogate = Literal["exact", "linear"]
+SURROGATES = ("exact", "linear")
+
+
+# --- quantizers ------------------------------------------------------------------------------
+
+def quantize_uniform(x: torch.Tensor, levels: int, lo: float, hi: float) -> torch.Tensor:
+    """Round to `levels` evenly spaced values in [lo, hi] (saturating).
+
+    Gradient: straight-through (1) inside [lo, hi], 0 outside (where the clip saturates).
+    """
+    if levels < 2 or not hi > lo:
+        raise ConfigError("quantizer", (levels, lo, hi), "levels >= 2 and lo < hi")
+    step = (hi - lo) / (levels - 1)
+    y = x.clamp(lo, hi)
+    q = torch.round((y - lo) / step) * step + lo
+    return y + (q - y).detach()
+
+
+def quantize_signed(x: torch.Tensor, levels: int, limit: float) -> torch.Tensor:
+    """Sign-magnitude quantizer of a signed converter: levels // 2 magnitudes (0 .. limit).
+
+    `levels` = 32 gives a sign bit and 16 magnitudes {0, 1/15, ..., 1} * limit: zero is exact, so
+    an empty tile reads 0. Gradient: straight-through inside [-limit, limit].
+    """
+    mags = levels // 2
+    if mags < 2 or not limit > 0:
+        raise ConfigError("quantizer", (levels, limit), "levels >= 4 and limit > 0")
+    step = limit / (mags - 1)
+    y = x.clamp(-limit, limit)
+    q = torch.round(y / step) * step
+    return y + (q - y).detach()
+
+
+def quantize_output(x: torch.Tensor, levels: int, out_range: tuple[float, float]) -> torch.Tensor:
+    """Per-tile converter output: signed sign-magnitude when the range is symmetric, else uniform."""
+    lo, hi = out_range
+    if lo == -hi:
+        return quantize_signed(x, levels, hi)
+    return quantize_uniform(x, levels, lo, hi)
+
+
+# --- cell current with surrogate gradient -----------------------------------------------------
+
+class _CellCurrent(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, v, model: PolyMacModel, p: int, slope: float | None):
+        ctx.save_for_backward(v)
+        ctx.model, ctx.p, ctx.slope = model, p, slope
+        return model.g(p, v)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (v,) = ctx.saved_tensors
+        if ctx.slope is None:
+            d = ctx.model.dg_dv(ctx.p, v)
+        else:
+            d = ctx.slope
+        return grad * d, None, None, None
+
+
+def cell_current(v: torch.Tensor, model: PolyMacModel, p: int = 1, surrogate: Surrogate = "exact") -> torch.Tensor:
+    """g_p(V): the mean read-current term of input power p (amperes) at stored voltage v (volts).
+
+    surrogate='exact' back-propagates the fitted derivative; 'linear' the least-squares slope of
+    g_p over the fitted voltage range (training as if the cell were linear, as the authors did).
+    """
+    if surrogate not in SURROGATES:
+        raise ConfigError("surrogate", surrogate, " | ".join(SURROGATES))
+    slope = None if surrogate == "exact" else model.linear_slopes_a_per_v()[p]
+    return _CellCurrent.apply(v, model, p, slope)
+
+
+def analog_mac(x: torch.Tensor, v: torch.Tensor, model: PolyMacModel, surrogate: Surrogate = "exact") -> torch.Tensor:
+    """Column sums S[..., i, j] = sum_d I(x[..., i, d], v[..., j, d]) in amperes.
+
+    x: (..., N, D) input fractions in [0, 1]; v: (..., M, D) stored volts. Uses the separable
+    form (one matmul per input power).
+    """
+    out = None
+    for p in model.x_powers:
+        xp = x**p if p != 1 else x
+        term = xp @ cell_current(v, model, p, surrogate).transpose(-1, -2)
+        out = term if out is None else out + term
+    return out
+
+
+# --- converter, decay, noise ------------------------------------------------------------------
+
+def charge_to_pulse(s_a: torch.Tensor, s_sat_a: float, saturate: bool = True) -> torch.Tensor:
+    """HardSigmoid charge-to-pulse: phi = clip(S / s_sat, 0, 1) (fraction of t_max).
+
+    s_a is a mean current (amperes; charge / t_max). saturate=False keeps only the lower clip.
+    """
+    phi = s_a / s_sat_a
+    return phi.clamp(0.0, 1.0) if saturate else phi.clamp_min(0.0)
+
+
+def decay_factor(age_tokens: torch.Tensor, per_token_factor: float,
+                 dtype: torch.dtype | None = None) -> torch.Tensor:
+    """Read-current factor per_token_factor ** age (age in tokens, >= 0)."""
+    if not 0.0 < per_token_factor <= 1.0:
+        raise ConfigError("per_token_factor", per_token_factor, "in (0, 1]")
+    dtype = dtype or (age_tokens.dtype if age_tokens.is_floating_point() else torch.get_default_dtype())
+    return torch.exp(age_tokens.to(dtype) * math.log(per_token_factor))
+
+
+def cell_mismatch_gains(shape: tuple[int, ...], sigma_rel: float, seed: int,
+                        device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Fixed-pattern gains 1 + sigma_rel * N(0, 1) of every cell, reproducible from `seed`.
+
+    Drawn on the CPU with a `torch.Generator` so the pattern is the same on every device.
+    """
+    g = torch.Generator(device="cpu").manual_seed(int(seed))
+    eps = torch.randn(shape, generator=g, dtype=torch.float64)
+    return (1.0 + sigma_rel * eps).to(device=device, dtype=dtype)
+
+
+def read_noise(shape: tuple[int, ...], sigma: float, seed: int, device: torch.device | str = "cpu",
+               dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Additive Gaussian read noise of standard deviation `sigma`, reproducible from `seed`."""
+    g = torch.Generator(device="cpu").manual_seed(int(seed))
+    return (sigma * torch.randn(shape, generator=g, dtype=torch.float64)).to(device=device, dtype=dtype)
+
+
+# --- aCAM ------------------------------------------------------------------------------------
+
+def acam_cell_match(x: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, steepness_per_v: float) -> torch.Tensor:
+    """Match degree in [0, 1] of one aCAM cell: sigmoid(s(x - lo)) * (1 - sigmoid(s(x - hi)))."""
+    return torch.sigmoid(steepness_per_v * (x - lo)) * torch.sigmoid(-steepness_per_v * (x - hi))
+
+
+def acam_match(q_v: torch.Tensor, k_v: torch.Tensor, width_v: float, steepness_per_v: float,
+               eps: float = 1e-30) -> torch.Tensor:
+    """Match-line degree of every query against every stored key window (product combine).
+
+    q_v: (..., N, D) search voltages; k_v: (..., M, D) stored window centres (volts), each cell
+    storing bounds k -/+ width_v / 2. Returns (..., N, M) in [0, 1]:
+        m_ij = prod_d w(q_id; k_jd - width/2, k_jd + width/2)
+    Why a product: the match line is precharged and every cell whose input leaves its window
+    opens a pull-down path; the line decays as exp(-t * sum_d G_d / C_ML), so the surviving
+    voltage is a product of per-cell factors (a sum of conductances in the exponent). A sum of
+    per-cell matches would describe a current-summing line, which this cell does not have.
+    Computed as exp(sum_d log w) for range; O(N * M * D) memory, chunk the queries for long inputs.
+    """
+    lo = k_v.unsqueeze(-3) - width_v / 2
+    hi = k_v.unsqueeze(-3) + width_v / 2
+    x = q_v.unsqueeze(-2)
+    logm = torch.nn.functional.logsigmoid(steepness_per_v * (x - lo)) + torch.nn.functional.logsigmoid(
+        -steepness_per_v * (x - hi))
+    return torch.exp(logm.sum(-1))
+
+
+# --- everything bound to one card ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Primitives:
+    """The card's primitives with its numbers bound; `perfect=True` removes every non-ideality."""
+
+    card: HeadCard
+    perfect: bool = False
+    surrogate: Surrogate = "exact"
+
+    @property
+    def mac_model(self) -> PolyMacModel:
+        """Nonlinear fitted model, or the linear one in perfect mode."""
+        return self.card.mac.linear_model() if self.perfect else self.card.mac.model()
+
+    def quantize_q(self, x: torch.Tensor) -> torch.Tensor:
+        """Query PWM quantizer (identity in perfect mode)."""
+        if self.perfect:
+            return x
+        q = self.card.quant
+        return quantize_uniform(x, q.q_levels, *q.q_range)
+
+    def quantize_kv(self, v: torch.Tensor) -> torch.Tensor:
+        """Key/value DAC quantizer in volts (identity in perfect mode)."""
+        if self.perfect:
+            return v
+        q = self.card.quant
+        return quantize_uniform(v, q.kv_levels, *q.kv_range_v)
+
+    def quantize_out(self, y: torch.Tensor) -> torch.Tensor:
+        """Per-tile output converter (identity in perfect mode)."""
+        if self.perfect:
+            return y
+        q = self.card.quant
+        return quantize_output(y, q.out_levels, q.out_range)
+
+    def mac(self, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """Column sums (amperes) of x (..., N, D) against stored v (..., M, D)."""
+        return analog_mac(x, v, self.mac_model, self.surrogate)
+
+    def phi_qk(self, s_a: torch.Tensor) -> torch.Tensor:
+        """Q.K charge-to-pulse (fraction of t_max)."""
+        return charge_to_pulse(s_a, self.card.c2p.s_sat_qk_a)
+
+    def decay(self, age_tokens: torch.Tensor) -> torch.Tensor:
+        """Decay factor by age (ones in perfect mode)."""
+        if self.perfect:
+            return torch.ones_like(age_tokens, dtype=torch.get_default_dtype())
+        return decay_factor(age_tokens, self.card.decay.per_token_factor)
+
+    def acam(self, q_v: torch.Tensor, k_v: torch.Tensor) -> torch.Tensor:
+        """aCAM match degrees with the card's window (the same in perfect mode: it is the algorithm)."""
+        a = self.card.acam
+        return acam_match(q_v, k_v, a.width_v, a.steepness_per_v)

@@ -1,0 +1,310 @@
+"""Charge-to-pulse converter (the HardSigmoid of analog attention), sky130 at vdd 0.9 V.
+
+One conversion cycle, per instance (input node `inp` = the column bitline end):
+
+1. Reset (`t_reset_s`): a boosted nfet switch ties `inp` (with its integration capacitor
+   `c_int_f`) to the reference `v_ref_v` (VDD/2, the bitline level of the gain-cell column);
+   at the same time a transmission gate shorts the input and output of the first comparator
+   inverter, which settles at its own trip point (auto-zero). The coupling capacitor `c_couple_f`
+   between `inp` and that inverter stores the difference, so the comparator later trips exactly
+   when `inp` returns to the level it had at the end of the reset: the inverter's threshold
+   mismatch and the reset switch's residual error cancel.
+2. Integration (`t_max_s`): the column sinks its charge Q from `inp` (positive Q pulls it down).
+3. Conversion (`t_max_s` window): a pmos current mirror (reference `i_ramp_a / mirror_ratio`)
+   recharges `inp` at `i_ramp_a`. The comparator output is high while `inp` is below its
+   starting level; gated by the window (NAND + inverter) it becomes the output pulse, of width
+   Q / i_ramp_a, 0 for Q <= 0 and t_max_s once Q >= q_sat_c = i_ramp_a * t_max_s: the
+   HardSigmoid phi(S) = t_max * clip(S / S_sat, 0, 1).
+
+Control signals (reset, auto-zero, ramp enable, window) come from the array's timing
+controller; they are ideal sources here and their drivers' energy is not counted. Energy per
+conversion counts the converter supply (comparator, gates, ramp mirror and its bias) and the
+reference source.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from circuits.drivers import (
+    NFET_LVT,
+    PFET,
+    PFET_LVT,
+    energy_from_supply,
+    fet,
+    inverter_subckt,
+    nand2_subckt,
+    pulse_width,
+    pwl,
+)
+from circuits.sky130_models import SKY130_CORNERS, lib_line
+from circuits.validation import in_range, one_of
+
+
+@dataclass(frozen=True)
+class C2PConfig:
+    """Charge-to-pulse converter parameters (SI units in the names; widths/lengths in um).
+
+    The saturation charge is q_sat_c; the ramp current is q_sat_c / t_max_s.
+    """
+
+    vdd_v: float = 0.9
+    v_ref_v: float = 0.45
+    t_max_s: float = 15e-9
+    q_sat_c: float = 1.2e-12
+    c_int_f: float = 5e-12
+    c_couple_f: float = 50e-15
+    c_out_f: float = 20e-15
+    mirror_ratio: float = 8.0
+    w_mirror_out_um: float = 24.0
+    l_mirror_um: float = 0.5
+    w_reset_um: float = 20.0
+    v_reset_gate_v: float = 1.8
+    t_reset_s: float = 2e-9
+    t_edge_s: float = 50e-12
+    t_gap_s: float = 0.5e-9
+    corner: str = "tt"
+    temperature_c: float = 27.0
+
+    def __post_init__(self) -> None:
+        in_range("vdd_v", self.vdd_v, 0.6, 1.95)
+        in_range("v_ref_v", self.v_ref_v, 0.1, self.vdd_v - 0.1)
+        in_range("t_max_s", self.t_max_s, 1e-9, 1e-6)
+        in_range("q_sat_c", self.q_sat_c, 1e-15, 1e-10)
+        in_range("c_int_f", self.c_int_f, 10e-15, 1e-9)
+        in_range("c_couple_f", self.c_couple_f, 1e-15, 1e-12)
+        in_range("c_out_f", self.c_out_f, 0.0, 1e-12)
+        in_range("mirror_ratio", self.mirror_ratio, 1.0, 20.0)
+        in_range("w_mirror_out_um", self.w_mirror_out_um, 0.42, 500.0)
+        in_range("l_mirror_um", self.l_mirror_um, 0.15, 10.0)
+        in_range("w_reset_um", self.w_reset_um, 0.42, 500.0)
+        in_range("v_reset_gate_v", self.v_reset_gate_v, 0.5, 1.95)
+        in_range("t_reset_s", self.t_reset_s, 0.2e-9, 1e-6)
+        in_range("t_edge_s", self.t_edge_s, 1e-12, 1e-9)
+        in_range("t_gap_s", self.t_gap_s, 0.0, 10e-9)
+        one_of("corner", self.corner, SKY130_CORNERS)
+        in_range("temperature_c", self.temperature_c, -55.0, 150.0)
+
+    @property
+    def i_ramp_a(self) -> float:
+        """Ramp (recharge) current, amperes."""
+        return self.q_sat_c / self.t_max_s
+
+    @property
+    def slope_s_per_c(self) -> float:
+        """Ideal transfer slope t_max / q_sat, seconds per coulomb."""
+        return self.t_max_s / self.q_sat_c
+
+    @property
+    def swing_at_sat_v(self) -> float:
+        """Input-node excursion at the saturation charge, volts."""
+        return self.q_sat_c / self.c_int_f
+
+
+@dataclass(frozen=True)
+class C2PTiming:
+    """Phase boundaries (s) of one conversion cycle starting at 0."""
+
+    reset_end_s: float
+    int_start_s: float
+    int_end_s: float
+    conv_start_s: float
+    conv_end_s: float
+    cycle_s: float
+
+
+def timing(cfg: C2PConfig) -> C2PTiming:
+    """Phase boundaries of one conversion cycle."""
+    reset_end = cfg.t_reset_s
+    int_start = reset_end + cfg.t_gap_s
+    int_end = int_start + cfg.t_max_s
+    conv_start = int_end + cfg.t_gap_s
+    conv_end = conv_start + cfg.t_max_s
+    return C2PTiming(reset_end, int_start, int_end, conv_start, conv_end, conv_end + cfg.t_gap_s + 0.5e-9)
+
+
+def c2p_subckt(cfg: C2PConfig, name: str = "c2p") -> str:
+    """`.subckt name inp out vdd vref rst az azb az2 azb2 rampb win ibias` plus its gates.
+
+    `ibias` is the diode node of the ramp mirror: the bias current is drawn from it.
+    """
+    w_ref = cfg.w_mirror_out_um / cfg.mirror_ratio
+    lines = [
+        inverter_subckt(f"{name}_cmp", 0.42, 0.84),
+        inverter_subckt(f"{name}_buf", 0.84, 1.68),
+        nand2_subckt(f"{name}_nand", 0.84, 1.26),
+        inverter_subckt(f"{name}_out", 1.68, 3.36),
+        f".subckt {name} inp out vdd vref rst az azb az2 azb2 rampb win ibias",
+        # integration capacitor and reset switch (boosted gate)
+        f"cint inp 0 {cfg.c_int_f:.6e}",
+        fet("mrst", "inp", "rst", "vref", "0", NFET_LVT, cfg.w_reset_um, 0.15),
+        # two cascaded auto-zeroed inverter stages (coupling capacitors, shorted in/out during
+        # reset): the gain of two stages keeps the comparator delay short on the slow ramp
+        f"ccpl inp a {cfg.c_couple_f:.6e}",
+        f"Xc1 a b vdd 0 {name}_cmp",
+        fet("maz_n", "a", "az", "b", "0", NFET_LVT, 0.42, 0.15),
+        fet("maz_p", "a", "azb", "b", "vdd", PFET_LVT, 0.42, 0.35),
+        f"ccpl2 b a2 {cfg.c_couple_f / 5:.6e}",
+        f"Xc2 a2 b2 vdd 0 {name}_cmp",
+        fet("maz2_n", "a2", "az2", "b2", "0", NFET_LVT, 0.42, 0.15),
+        fet("maz2_p", "a2", "azb2", "b2", "vdd", PFET_LVT, 0.42, 0.35),
+        f"Xc3 b2 c vdd 0 {name}_buf",
+        f"Xc4 c nbelow vdd 0 {name}_buf",
+        f"Xc5 nbelow below vdd 0 {name}_buf",
+        # output gating by the conversion window
+        f"Xg below win nb vdd 0 {name}_nand",
+        f"Xo nb out vdd 0 {name}_out",
+        f"cout out 0 {cfg.c_out_f:.6e}",
+        # ramp current: pmos mirror (diode at ibias) and its enable switch
+        fet("mref", "ibias", "ibias", "vdd", "vdd", PFET, w_ref, cfg.l_mirror_um),
+        fet("mout", "rsrc", "ibias", "vdd", "vdd", PFET, cfg.w_mirror_out_um, cfg.l_mirror_um),
+        fet("msw", "inp", "rampb", "rsrc", "vdd", PFET_LVT, cfg.w_mirror_out_um / 2, 0.35),
+        f".ends {name}",
+    ]
+    return "\n".join(lines)
+
+
+def control_sources(cfg: C2PConfig, n_cycles: int, bias_nodes: list[str]) -> list[str]:
+    """Ideal timing-controller sources for `n_cycles` consecutive conversions, and the ramp
+    bias current sinks (one per `bias_nodes`; always on, so the mirror gate never has to slew:
+    in an array one bias diode serves every column's mirror)."""
+    tm = timing(cfg)
+    e = cfg.t_edge_s
+    hv, vdd = cfg.v_reset_gate_v, cfg.vdd_v
+    rst, az, azb, az2, azb2, rampb, win = [], [], [], [], [], [], []
+    for n in range(n_cycles):
+        t0 = n * tm.cycle_s
+        # reset high from the cycle start to reset_end; the auto-zero opens 0.2 ns later, so the
+        # comparator samples the input after the reset switch's charge injection
+        pre = max(t0 - e, 0.0)
+        rst += [(pre, 0.0), (t0, hv), (t0 + tm.reset_end_s, hv), (t0 + tm.reset_end_s + e, 0.0)]
+        az_off = t0 + tm.reset_end_s + 0.2e-9
+        az += [(pre, 0.0), (t0, vdd), (az_off, vdd), (az_off + e, 0.0)]
+        azb += [(pre, vdd), (t0, 0.0), (az_off, 0.0), (az_off + e, vdd)]
+        az2_off = az_off + 0.1e-9  # the second stage samples the first stage's injection
+        az2 += [(pre, 0.0), (t0, vdd), (az2_off, vdd), (az2_off + e, 0.0)]
+        azb2 += [(pre, vdd), (t0, 0.0), (az2_off, 0.0), (az2_off + e, vdd)]
+        rampb += [(t0 + tm.conv_start_s, vdd), (t0 + tm.conv_start_s + e, 0.0),
+                  (t0 + tm.conv_end_s, 0.0), (t0 + tm.conv_end_s + e, vdd)]
+        win += [(t0 + tm.conv_start_s, 0.0), (t0 + tm.conv_start_s + e, vdd),
+                (t0 + tm.conv_end_s, vdd), (t0 + tm.conv_end_s + e, 0.0)]
+
+    def closed(points: list[tuple[float, float]], v0: float) -> str:
+        return pwl(_strictly_increasing([(0.0, v0)] + points))
+
+    i_bias = cfg.i_ramp_a / cfg.mirror_ratio
+    lines = [
+        f"vrst rst 0 {closed(rst, hv)}",
+        f"vaz az 0 {closed(az, vdd)}",
+        f"vazb azb 0 {closed(azb, 0.0)}",
+        f"vaz2 az2 0 {closed(az2, vdd)}",
+        f"vazb2 azb2 0 {closed(azb2, 0.0)}",
+        f"vrampb rampb 0 {closed(rampb, vdd)}",
+        f"vwin win 0 {closed(win, 0.0)}",
+    ]
+    for node in bias_nodes:
+        lines.append(f"i{node} {node} 0 dc {i_bias:.6e}")
+    return lines
+
+
+def _strictly_increasing(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Drop PWL points whose time does not increase (keeps the later value)."""
+    out: list[tuple[float, float]] = []
+    for t, v in points:
+        if out and t <= out[-1][0] + 1e-15:
+            out[-1] = (out[-1][0], v)
+        else:
+            out.append((t, v))
+    return out
+
+
+def input_current_pwl(cfg: C2PConfig, charges_c: list[float]) -> str:
+    """Current source waveform sinking charge charges_c[n] from the input during cycle n's
+    integration window (a constant current over t_max_s, the column's worst-case timing)."""
+    tm = timing(cfg)
+    e = cfg.t_edge_s
+    pts = [(0.0, 0.0)]
+    for n, q in enumerate(charges_c):
+        t0 = n * tm.cycle_s
+        i = q / (cfg.t_max_s)  # trapezoid with edge e at both ends has area i * t_max
+        pts += [(t0 + tm.int_start_s - e / 2, 0.0), (t0 + tm.int_start_s + e / 2, i),
+                (t0 + tm.int_end_s - e / 2, i), (t0 + tm.int_end_s + e / 2, 0.0)]
+    return pwl(_strictly_increasing(pts))
+
+
+def transfer_netlist(cfg: C2PConfig, charges_c: np.ndarray, seed_note: str = "") -> str:
+    """Instances driven by ideal charge sources: `charges_c` [n_inst, n_cycles] coulombs.
+
+    Instance k has its own supply `vddc{k}` and reference `vref{k}` (for its energy).
+    """
+    q = np.atleast_2d(np.asarray(charges_c, dtype=float))
+    n_inst, n_cycles = q.shape
+    tm = timing(cfg)
+    lines = [f"* gaincell charge-to-pulse converter: {n_inst} instances x {n_cycles} cycles {seed_note}",
+             lib_line(cfg.corner), f".temp {cfg.temperature_c:g}", c2p_subckt(cfg)]
+    bias_nodes, saves = [], ["time"]
+    for k in range(n_inst):
+        lines += [
+            f"vddc{k} vdd{k} 0 {cfg.vdd_v:.6g}",
+            f"vref{k} vr{k} 0 {cfg.v_ref_v:.6g}",
+            f"Xc{k} in{k} out{k} vdd{k} vr{k} rst az azb az2 azb2 rampb win ib{k} c2p",
+            f"iin{k} in{k} 0 {input_current_pwl(cfg, list(q[k]))}",
+        ]
+        bias_nodes.append(f"ib{k}")
+        saves += [f"v(out{k})", f"vddc{k}#branch", f"vref{k}#branch"]
+    lines += control_sources(cfg, n_cycles, bias_nodes)
+    lines.append(f".tran 50p {n_cycles * tm.cycle_s:.6e}")
+    lines.append(".save " + " ".join(saves))
+    lines.append(".end")
+    return "\n".join(lines) + "\n"
+
+
+@dataclass
+class C2PMeasurement:
+    """Per instance and cycle: output pulse width (s) and energy (J) of the cycle."""
+
+    width_s: np.ndarray
+    energy_j: np.ndarray
+    time_s: np.ndarray
+    out_v: np.ndarray
+
+
+def measure_transfer(result, cfg: C2PConfig, n_inst: int, n_cycles: int, keep_waves: int = 0) -> C2PMeasurement:
+    """Output pulse widths (within each conversion window) and energy per cycle."""
+    t = result.vec("time")
+    tm = timing(cfg)
+    width = np.zeros((n_inst, n_cycles))
+    energy = np.zeros((n_inst, n_cycles))
+    waves = []
+    for k in range(n_inst):
+        v = result.vec(f"v(out{k})")
+        i_dd = result.vec(f"vddc{k}#branch")
+        i_ref = result.vec(f"vref{k}#branch")
+        if k < keep_waves:
+            waves.append(v)
+        for n in range(n_cycles):
+            t0 = n * tm.cycle_s
+            width[k, n] = pulse_width(t, v, cfg.vdd_v / 2, t0 + tm.int_end_s, t0 + tm.cycle_s)
+            t1 = t0 + tm.cycle_s
+            energy[k, n] = energy_from_supply(t, i_dd, cfg.vdd_v, t0, t1) + energy_from_supply(
+                t, i_ref, cfg.v_ref_v, t0, t1
+            )
+    return C2PMeasurement(width, energy, t, np.array(waves))
+
+
+def fit_transfer(charge_c: np.ndarray, width_s: np.ndarray, t_max_s: float) -> dict[str, float]:
+    """Fit width = clip(slope * (Q - offset), 0, t_sat) on the linear part (5 % .. 95 % of t_max).
+
+    Returns slope (s/C), offset (C), saturated width t_sat (s, median of the points above 98 %
+    of the largest width), and the charge where the fitted line reaches t_sat.
+    """
+    q, w = np.asarray(charge_c), np.asarray(width_s)
+    lin = (w > 0.05 * t_max_s) & (w < 0.95 * t_max_s)
+    slope, icept = np.polyfit(q[lin], w[lin], 1)
+    offset = -icept / slope
+    t_sat = float(np.median(w[w >= 0.98 * w.max()]))
+    rms = float(np.sqrt(np.mean((w[lin] - (slope * q[lin] + icept)) ** 2)))
+    return {"slope_s_per_c": float(slope), "offset_c": float(offset), "t_max_s": t_sat,
+            "q_sat_c": float(offset + t_sat / slope), "linear_fit_rms_s": rms}

@@ -1,0 +1,433 @@
+"""Input and write drivers of the gain-cell arrays, and the sky130 logic gates they are built from.
+
+- PWM read driver: a digital code (default 4 bits) becomes a read-line pulse of width
+  code / (2**bits - 1) * t_max_s. The ideal digital edge (from the timing counter) drives a
+  tapered chain of sky130 inverters loaded by the read line (rows' gate capacitance plus wire),
+  so the pulse the cells see has real rise/fall times and the chain's delay mismatch.
+- Write DAC: a 3-bit code selects a tap of a resistor string between 0 and vdd_v through a
+  transmission-gate multiplexer (boosted select gates) and drives the write bitline; a write
+  switch (boosted word line) copies the bitline onto a storage capacitor. Settling time,
+  energy per write and the voltage left on the storage node after the switch opens (charge
+  injection included) come from the transient.
+
+Device widths and lengths are in micrometres (the unit of the sky130 models' `w`, `l`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from circuits.sky130_models import SKY130_CORNERS, lib_line
+from circuits.validation import in_range, one_of
+
+NFET = "sky130_fd_pr__nfet_01v8"
+PFET = "sky130_fd_pr__pfet_01v8"
+NFET_LVT = "sky130_fd_pr__nfet_01v8_lvt"
+PFET_LVT = "sky130_fd_pr__pfet_01v8_lvt"
+
+
+# --------------------------------------------------------------------------------------------
+# Logic gate library (sky130 1.8 V devices, used at vdd 0.9 V)
+# --------------------------------------------------------------------------------------------
+
+
+def fet(name: str, d: str, g: str, s: str, b: str, model: str, w_um: float, l_um: float) -> str:
+    """One sky130 transistor instance line (subcircuit call; w, l in micrometres)."""
+    return f"X{name} {d} {g} {s} {b} {model} w={w_um:.4g} l={l_um:.4g}"
+
+
+def _flavor(lvt: bool) -> tuple[str, str, float, float]:
+    """(nfet model, pfet model, nfet L um, pfet L um): low-Vt devices for fast logic at 0.9 V."""
+    return (NFET_LVT, PFET_LVT, 0.15, 0.35) if lvt else (NFET, PFET, 0.15, 0.15)
+
+
+def inverter_subckt(name: str, wn_um: float, wp_um: float, lvt: bool = True) -> str:
+    """Static CMOS inverter `name in out vdd vss` (minimum lengths of the chosen flavour)."""
+    n, p, ln, lp = _flavor(lvt)
+    return "\n".join(
+        [
+            f".subckt {name} in out vdd vss",
+            fet("p", "out", "in", "vdd", "vdd", p, wp_um, lp),
+            fet("n", "out", "in", "vss", "vss", n, wn_um, ln),
+            f".ends {name}",
+        ]
+    )
+
+
+def nand2_subckt(name: str, wn_um: float, wp_um: float, lvt: bool = True) -> str:
+    """Static CMOS two-input NAND `name a b out vdd vss`."""
+    n, p, ln, lp = _flavor(lvt)
+    return "\n".join(
+        [
+            f".subckt {name} a b out vdd vss",
+            fet("pa", "out", "a", "vdd", "vdd", p, wp_um, lp),
+            fet("pb", "out", "b", "vdd", "vdd", p, wp_um, lp),
+            fet("na", "out", "a", "mid", "vss", n, wn_um, ln),
+            fet("nb", "mid", "b", "vss", "vss", n, wn_um, ln),
+            f".ends {name}",
+        ]
+    )
+
+
+def pwl(points: list[tuple[float, float]]) -> str:
+    """SPICE PWL source text from (time_s, value) points (times strictly increasing)."""
+    return "pwl(" + " ".join(f"{t:.6e} {v:.6g}" for t, v in points) + ")"
+
+
+def crossings(t: np.ndarray, v: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """Times (s) where `v` crosses `level` upwards and downwards (linear interpolation)."""
+    above = v >= level
+    idx = np.nonzero(above[1:] != above[:-1])[0]
+    tc = t[idx] + (level - v[idx]) * (t[idx + 1] - t[idx]) / (v[idx + 1] - v[idx])
+    rising = above[idx + 1]
+    return tc[rising], tc[~rising]
+
+
+def pulse_width(t: np.ndarray, v: np.ndarray, level: float, t0: float, t1: float) -> float:
+    """Total time (s) that `v` spends above `level` within [t0, t1] (trapezoid-resolved)."""
+    sel = (t >= t0) & (t <= t1)
+    ts, vs = t[sel], v[sel]
+    if len(ts) < 2:
+        return 0.0
+    up, down = crossings(ts, vs, level)
+    events = sorted([(x, 1) for x in up] + [(x, -1) for x in down])
+    high = vs[0] >= level
+    start = ts[0] if high else None
+    total = 0.0
+    for time, kind in events:
+        if kind == 1 and not high:
+            high, start = True, time
+        elif kind == -1 and high:
+            high = False
+            total += time - start
+    if high:
+        total += ts[-1] - start
+    return float(total)
+
+
+def energy_from_supply(t: np.ndarray, i_branch: np.ndarray, v_supply: float, t0: float, t1: float) -> float:
+    """Energy (J) delivered by a constant voltage source over [t0, t1].
+
+    ngspice's branch current of a voltage source flows into its + node, so the delivered power
+    is -v * i.
+    """
+    sel = (t >= t0) & (t <= t1)
+    return float(-v_supply * np.trapezoid(i_branch[sel], t[sel]))
+
+
+# --------------------------------------------------------------------------------------------
+# PWM read driver
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PwmDriverConfig:
+    """PWM read driver: code -> pulse on one read line of a gain-cell array.
+
+    The pulse width is code / (2**bits - 1) * t_max_s. The read line load is the gate
+    capacitance of `n_cols` cells (`c_cell_gate_f` each) plus wire (`c_wire_per_col_f`).
+    """
+
+    bits: int = 4
+    t_max_s: float = 15e-9
+    vdd_v: float = 0.9
+    v_line_low_v: float = 0.0
+    n_cols: int = 64
+    c_cell_gate_f: float = 0.5e-15
+    c_wire_per_col_f: float = 0.2e-15
+    n_stages: int = 3
+    taper: float = 4.0
+    wn_first_um: float = 1.0
+    p_to_n_ratio: float = 2.0
+    lvt: bool = True
+    t_edge_s: float = 20e-12
+    corner: str = "tt"
+    temperature_c: float = 27.0
+
+    def __post_init__(self) -> None:
+        in_range("bits", self.bits, 1, 8, integer=True)
+        in_range("t_max_s", self.t_max_s, 0.5e-9, 1e-6)
+        in_range("vdd_v", self.vdd_v, 0.5, 1.95)
+        in_range("v_line_low_v", self.v_line_low_v, 0.0, self.vdd_v - 0.2)
+        in_range("n_cols", self.n_cols, 1, 4096, integer=True)
+        in_range("c_cell_gate_f", self.c_cell_gate_f, 0.0, 1e-12)
+        in_range("c_wire_per_col_f", self.c_wire_per_col_f, 0.0, 1e-12)
+        in_range("n_stages", self.n_stages, 1, 8, integer=True)
+        in_range("taper", self.taper, 1.0, 10.0)
+        in_range("wn_first_um", self.wn_first_um, 0.36, 100.0)
+        in_range("p_to_n_ratio", self.p_to_n_ratio, 0.5, 5.0)
+        one_of("lvt", self.lvt, (True, False))
+        in_range("t_edge_s", self.t_edge_s, 1e-12, 1e-9)
+        one_of("corner", self.corner, SKY130_CORNERS)
+        in_range("temperature_c", self.temperature_c, -55.0, 150.0)
+
+    @property
+    def levels(self) -> int:
+        """Number of codes (2**bits)."""
+        return 2**self.bits
+
+    @property
+    def c_line_f(self) -> float:
+        """Total read-line load capacitance (F)."""
+        return self.n_cols * (self.c_cell_gate_f + self.c_wire_per_col_f)
+
+    def ideal_width_s(self, code: int | np.ndarray) -> np.ndarray:
+        """Ideal pulse width (s) of a code."""
+        return np.asarray(code) / (self.levels - 1) * self.t_max_s
+
+
+def pwm_chain_subckt(cfg: PwmDriverConfig, name: str = "pwmdrv") -> str:
+    """Tapered inverter chain `name in out vdd vlow`; the last stage pulls down to `vlow`.
+
+    An even number of stages keeps the polarity; with an odd number the testbench inverts the
+    digital input. Stage k has nfet width wn_first_um * taper**k.
+    """
+    lines = []
+    for k in range(cfg.n_stages):
+        wn = cfg.wn_first_um * cfg.taper**k
+        lines.append(inverter_subckt(f"{name}_inv{k}", wn, wn * cfg.p_to_n_ratio, cfg.lvt))
+    body = [f".subckt {name} in out vdd vlow"]
+    nodes = ["in"] + [f"s{k}" for k in range(1, cfg.n_stages)] + ["out"]
+    for k in range(cfg.n_stages):
+        vss = "vlow" if k == cfg.n_stages - 1 else "0"
+        body.append(f"Xi{k} {nodes[k]} {nodes[k + 1]} vdd {vss} {name}_inv{k}")
+    body.append(f".ends {name}")
+    return "\n".join(lines + body)
+
+
+def pwm_input_pwl(cfg: PwmDriverConfig, code: int, t_start_s: float) -> list[tuple[float, float]]:
+    """Digital (ideal) input waveform of the chain for one code starting at t_start_s.
+
+    The chain inverts when n_stages is odd, so the input idles high and pulses low then.
+    """
+    width = float(cfg.ideal_width_s(code))
+    invert = cfg.n_stages % 2 == 1
+    hi, lo = (0.0, cfg.vdd_v) if invert else (cfg.vdd_v, 0.0)
+    pts = [(0.0, lo)]
+    if width > 0:
+        e = cfg.t_edge_s
+        pts += [(t_start_s, lo), (t_start_s + e, hi), (t_start_s + e + width, hi),
+                (t_start_s + 2 * e + width, lo)]
+    return pts
+
+
+# --------------------------------------------------------------------------------------------
+# Write DAC
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WriteDacConfig:
+    """Resistor-string DAC + write switch onto a gain cell's storage node.
+
+    Codes 0 .. 2**bits - 1 map to v_full_scale_v * code / (2**bits - 1). The write bitline
+    carries `n_rows` cells' write-device junctions (`c_bitline_per_row_f` each, wire included);
+    the write switch is an nfet whose word line is boosted to `v_wordline_v` during the write
+    and held at `v_wordline_hold_v` after it.
+    """
+
+    bits: int = 3
+    vdd_v: float = 0.9
+    v_full_scale_v: float = 0.9
+    r_unit_ohm: float = 2000.0
+    n_rows: int = 64
+    c_bitline_per_row_f: float = 0.3e-15
+    c_store_f: float = 5e-15
+    w_mux_um: float = 2.0
+    w_write_um: float = 0.42
+    l_write_um: float = 0.15
+    v_select_v: float = 1.8
+    v_wordline_v: float = 1.8
+    v_wordline_hold_v: float = 0.0
+    t_write_s: float = 5e-9
+    t_edge_s: float = 50e-12
+    settle_band_v: float = 0.005
+    corner: str = "tt"
+    temperature_c: float = 27.0
+
+    def __post_init__(self) -> None:
+        in_range("bits", self.bits, 1, 6, integer=True)
+        in_range("vdd_v", self.vdd_v, 0.5, 1.95)
+        in_range("v_full_scale_v", self.v_full_scale_v, 0.1, self.vdd_v)
+        in_range("r_unit_ohm", self.r_unit_ohm, 10.0, 1e6)
+        in_range("n_rows", self.n_rows, 1, 4096, integer=True)
+        in_range("c_bitline_per_row_f", self.c_bitline_per_row_f, 0.0, 1e-12)
+        in_range("c_store_f", self.c_store_f, 0.1e-15, 1e-12)
+        in_range("w_mux_um", self.w_mux_um, 0.42, 100.0)
+        in_range("w_write_um", self.w_write_um, 0.42, 100.0)
+        in_range("l_write_um", self.l_write_um, 0.15, 10.0)
+        in_range("v_select_v", self.v_select_v, 0.5, 1.95)
+        in_range("v_wordline_v", self.v_wordline_v, 0.5, 1.95)
+        in_range("v_wordline_hold_v", self.v_wordline_hold_v, -0.5, 0.5)
+        in_range("t_write_s", self.t_write_s, 0.2e-9, 1e-6)
+        in_range("t_edge_s", self.t_edge_s, 1e-12, 1e-9)
+        in_range("settle_band_v", self.settle_band_v, 1e-4, 0.1)
+        one_of("corner", self.corner, SKY130_CORNERS)
+        in_range("temperature_c", self.temperature_c, -55.0, 150.0)
+
+    @property
+    def levels(self) -> int:
+        """Number of codes (2**bits)."""
+        return 2**self.bits
+
+    @property
+    def lsb_v(self) -> float:
+        """Ideal step between adjacent codes (V)."""
+        return self.v_full_scale_v / (self.levels - 1)
+
+    def ideal_v(self, code: int | np.ndarray) -> np.ndarray:
+        """Ideal written voltage (V) of a code."""
+        return np.asarray(code) * self.lsb_v
+
+
+def dac_instance(cfg: WriteDacConfig, k: int, code: int) -> list[str]:
+    """Netlist lines of DAC instance k writing `code`, its storage node starting at the opposite
+    rail (worst-case step); its own supply `vdac{k}` so its energy can be measured.
+
+    The string has levels - 1 equal resistors from vdd_v's tap `top{k}` down to 0 V plus one
+    more at the top so that the taps hit 0 .. v_full_scale_v: with full scale = vdd the top
+    resistor is omitted.
+    """
+    n = cfg.levels
+    lines = [f"vdac{k} top{k} 0 {cfg.v_full_scale_v:.6g}"]
+    # taps t{k}_0 = 0 V ... t{k}_{n-1} = full scale
+    lines.append(f"rz{k} t{k}_0 0 0.001")
+    for j in range(n - 1):
+        lines.append(f"rs{k}_{j} t{k}_{j + 1} t{k}_{j} {cfg.r_unit_ohm:.6g}")
+    lines.append(f"rt{k} top{k} t{k}_{n - 1} 0.001")
+    # multiplexer: one nfet per tap; the selected one's gate is boosted to v_select_v when the
+    # write starts (node `sel`), so it passes the whole 0 .. vdd range; the others stay at 0 V.
+    for j in range(n):
+        gate = "sel" if j == code else "0"
+        lines.append(fet(f"mx{k}_{j}", f"wbl{k}", gate, f"t{k}_{j}", "0", NFET, cfg.w_mux_um, 0.15))
+    lines.append(f"cbl{k} wbl{k} 0 {cfg.n_rows * cfg.c_bitline_per_row_f:.6e}")
+    lines.append(fet(f"mw{k}", f"sn{k}", "wwl", f"wbl{k}", "0", NFET, cfg.w_write_um, cfg.l_write_um))
+    lines.append(f"cs{k} sn{k} 0 {cfg.c_store_f:.6e}")
+    return lines
+
+
+def dac_write_start_values(cfg: WriteDacConfig) -> dict[int, float]:
+    """Storage- and bitline-node voltage before the write, per code: the opposite rail."""
+    return {c: (0.0 if c >= cfg.levels // 2 else cfg.v_full_scale_v) for c in range(cfg.levels)}
+
+
+# --------------------------------------------------------------------------------------------
+# Testbench: every PWM code and every DAC code in one netlist (one library load)
+# --------------------------------------------------------------------------------------------
+
+PWM_T_START_S = 1e-9
+DAC_T_START_S = 0.5e-9
+
+
+def drivers_netlist(pwm: PwmDriverConfig, dac: WriteDacConfig) -> str:
+    """One transient exercising all 2**pwm.bits PWM codes and all 2**dac.bits DAC codes.
+
+    Each instance has its own supply source so its energy can be read from the branch current.
+    """
+    if pwm.corner != dac.corner or pwm.temperature_c != dac.temperature_c:
+        from gaincell.errors import ConfigError
+
+        raise ConfigError("dac.corner", dac.corner, f"the PWM driver's corner/temperature ({pwm.corner})")
+    lines = [f"* gaincell drivers: {pwm.levels}-code PWM read driver and {dac.levels}-code write DAC",
+             lib_line(pwm.corner), f".temp {pwm.temperature_c:g}", pwm_chain_subckt(pwm)]
+    lines.append(f"vlow vlow 0 {pwm.v_line_low_v:.6g}")
+    saves = ["time"]
+    for c in range(pwm.levels):
+        lines.append(f"vpin{c} pin{c} 0 {pwl(pwm_input_pwl(pwm, c, PWM_T_START_S))}")
+        lines.append(f"vddp{c} vddp{c} 0 {pwm.vdd_v:.6g}")
+        lines.append(f"Xdrv{c} pin{c} rl{c} vddp{c} vlow pwmdrv")
+        lines.append(f"cline{c} rl{c} 0 {pwm.c_line_f:.6e}")
+        saves += [f"v(rl{c})", f"i(vddp{c})"]
+    t_on, t_off = DAC_T_START_S, DAC_T_START_S + dac.t_write_s
+    e = dac.t_edge_s
+    sel = pwl([(0, 0), (t_on, 0), (t_on + e, dac.v_select_v), (t_off + 4 * e, dac.v_select_v),
+               (t_off + 5 * e, 0)])
+    wwl = pwl([(0, dac.v_wordline_hold_v), (t_on, dac.v_wordline_hold_v), (t_on + e, dac.v_wordline_v),
+               (t_off, dac.v_wordline_v), (t_off + e, dac.v_wordline_hold_v)])
+    lines += [f"vsel sel 0 {sel}", f"vwwl wwl 0 {wwl}"]
+    start = dac_write_start_values(dac)
+    ics = []
+    for c in range(dac.levels):
+        lines += dac_instance(dac, c, c)
+        ics += [f"v(wbl{c})={start[c]:.6g}", f"v(sn{c})={start[c]:.6g}"]
+        saves += [f"v(sn{c})", f"v(wbl{c})", f"i(vdac{c})"]
+    lines.append(".ic " + " ".join(ics))
+    t_stop = max(PWM_T_START_S + pwm.t_max_s + 3e-9, t_off + 1.5e-9)
+    lines.append(f".tran 2p {t_stop:.6e}")
+    lines.append(".save " + " ".join(saves))
+    lines.append(".end")
+    return "\n".join(lines) + "\n"
+
+
+@dataclass
+class DriverMeasurement:
+    """What the drivers testbench measured (SI units, arrays indexed by code)."""
+
+    pwm_code: np.ndarray
+    pwm_width_s: np.ndarray
+    pwm_rise_s: np.ndarray
+    pwm_fall_s: np.ndarray
+    pwm_energy_j: np.ndarray
+    dac_code: np.ndarray
+    dac_v_v: np.ndarray
+    dac_settling_s: np.ndarray
+    dac_energy_j: np.ndarray
+    time_s: np.ndarray = field(repr=False)
+    pwm_wave_v: np.ndarray = field(repr=False)
+    dac_wave_v: np.ndarray = field(repr=False)
+
+
+def _edge_time(t: np.ndarray, v: np.ndarray, lo: float, hi: float, rising: bool) -> float:
+    """10-90 % transition time (s) of the first rising (or falling) edge between lo and hi."""
+    a, b = lo + 0.1 * (hi - lo), lo + 0.9 * (hi - lo)
+    ua, da = crossings(t, v, a)
+    ub, db = crossings(t, v, b)
+    if rising:
+        return float(ub[0] - ua[0]) if len(ua) and len(ub) else float("nan")
+    return float(da[0] - db[0]) if len(da) and len(db) else float("nan")
+
+
+def measure_drivers(result, pwm: PwmDriverConfig, dac: WriteDacConfig) -> DriverMeasurement:
+    """Pulse widths, edges, energies, written voltages and settling times from the transient."""
+    t = result.vec("time")
+    mid = pwm.v_line_low_v + 0.5 * (pwm.vdd_v - pwm.v_line_low_v)
+    codes = np.arange(pwm.levels)
+    width, rise, fall, energy, waves = [], [], [], [], []
+    for c in codes:
+        v = result.vec(f"v(rl{c})")
+        waves.append(v)
+        width.append(pulse_width(t, v, mid, 0.0, t[-1]))
+        rise.append(_edge_time(t, v, pwm.v_line_low_v, pwm.vdd_v, True))
+        fall.append(_edge_time(t, v, pwm.v_line_low_v, pwm.vdd_v, False))
+        energy.append(energy_from_supply(t, result.vec(f"vddp{c}#branch"), pwm.vdd_v, 0.0, t[-1]))
+    # subtract the static (leakage) energy the chain draws at code 0 over the same window
+    energy = np.array(energy) - energy[0]
+    t_on, t_off = DAC_T_START_S, DAC_T_START_S + dac.t_write_s
+    dcodes = np.arange(dac.levels)
+    v_w, settle, e_w, dwaves = [], [], [], []
+    for c in dcodes:
+        v = result.vec(f"v(sn{c})")
+        dwaves.append(v)
+        v_w.append(float(np.mean(v[t >= t[-1] - 0.3e-9])))
+        in_win = (t >= t_on) & (t <= t_off)
+        v_end = v[in_win][-1]
+        outside = np.nonzero(np.abs(v[in_win] - v_end) > dac.settle_band_v)[0]
+        settle.append(float(t[in_win][outside[-1] + 1] - t_on) if len(outside) else 0.0)
+        e_w.append(energy_from_supply(t, result.vec(f"vdac{c}#branch"), dac.v_full_scale_v, t_on, t_off))
+    return DriverMeasurement(
+        pwm_code=codes, pwm_width_s=np.array(width), pwm_rise_s=np.array(rise),
+        pwm_fall_s=np.array(fall), pwm_energy_j=energy, dac_code=dcodes, dac_v_v=np.array(v_w),
+        dac_settling_s=np.array(settle), dac_energy_j=np.array(e_w), time_s=t,
+        pwm_wave_v=np.array(waves), dac_wave_v=np.array(dwaves),
+    )
+
+
+def inl_dnl(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """INL and DNL (in LSB) of a transfer curve, against its end-point line."""
+    values = np.asarray(values, dtype=float)
+    n = len(values)
+    lsb = (values[-1] - values[0]) / (n - 1)
+    ideal = values[0] + lsb * np.arange(n)
+    return (values - ideal) / lsb, np.diff(values) / lsb - 1.0

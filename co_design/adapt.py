@@ -1,0 +1,146 @@
+"""`gaincell adapt`: the paper's statistics-matching initialization of the per-head scalers.
+
+No gradients. Targets: per layer, head and scaler (q, k, v, out), the mean and std of the
+scaler output (after a*x+b, before clamp/quantize) in the reference model (EMA 0.1 over
+calibration batches). Then, with the same weights in the target mode, on one fixed batch:
+    if |std - target_std| > tol:   a <- alpha * (a * target_std / std) + (1 - alpha) * a
+    if |mean - target_mean| > tol: b <- alpha * (b + target_mean - mean) + (1 - alpha) * b
+with alpha falling linearly from `alpha_start` to `alpha_end` over `alpha_iters` iterations,
+then `alpha_end`; stop when every gap is below `tol` or after `max_iters` iterations. The loop
+runs over every `HeadScalers` of the model and every signal it scales, whatever the mode.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
+
+import torch
+
+from co_design.config import AttentionConfig
+from co_design.swap import install_attention, recording
+from co_design.trainer import lm_loss
+from gaincell.errors import ConfigError
+
+Stats = dict[tuple[int, str], tuple[torch.Tensor, torch.Tensor]]
+"""(layer, signal) -> (per-head mean, per-head std)."""
+
+
+@dataclass(frozen=True)
+class AdaptConfig:
+    """Settings of the adaptation loop (dimensionless except where noted).
+
+    Attributes:
+        max_iters: iteration cap.
+        tol: gap below which a statistic counts as matched (units of the scaled signal).
+        alpha_start, alpha_end: step size at the first iteration and after `alpha_iters`.
+        alpha_iters: iterations over which alpha falls linearly.
+        ema: weight of each new calibration batch in the target statistics.
+        calib_batches: batches used to record the targets.
+        batch_size: sequences per batch (calibration and the fixed adaptation batch).
+    """
+
+    max_iters: int = 100
+    tol: float = 1e-4
+    alpha_start: float = 1.0
+    alpha_end: float = 0.1
+    alpha_iters: int = 50
+    ema: float = 0.1
+    calib_batches: int = 10
+    batch_size: int = 8
+
+    def __post_init__(self) -> None:
+        for name in ("max_iters", "alpha_iters", "calib_batches", "batch_size"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ConfigError(name, v, "integer >= 1")
+        if not self.tol > 0:
+            raise ConfigError("tol", self.tol, "> 0")
+        for name in ("alpha_start", "alpha_end", "ema"):
+            v = getattr(self, name)
+            if not 0.0 < v <= 1.0:
+                raise ConfigError(name, v, "0 < value <= 1")
+
+    def alpha(self, iteration: int) -> float:
+        """Step size at 0-based `iteration`."""
+        if iteration >= self.alpha_iters:
+            return self.alpha_end
+        frac = iteration / max(self.alpha_iters - 1, 1)
+        return self.alpha_start + (self.alpha_end - self.alpha_start) * frac
+
+
+def _collect(scalers) -> Stats:
+    return {(layer, name): stat for layer, s in enumerate(scalers) for name, stat in s.stats.items()}
+
+
+@torch.no_grad()
+def record_statistics(model: torch.nn.Module, batches: Iterable[torch.Tensor],
+                      momentum: float | None = 0.1) -> Stats:
+    """Scaler output statistics of `model` over `batches` (EMA weight `momentum`)."""
+    model.eval()
+    with recording(model, momentum) as scalers:
+        for batch in batches:
+            model(input_ids=batch[:, :-1], use_cache=False)
+        stats = _collect(scalers)
+    if not stats:
+        raise ConfigError("model", "no scaler statistics", "a model with gaincell attention installed")
+    return stats
+
+
+def statistics_gap(stats: Stats, targets: Stats) -> dict[str, float]:
+    """Largest |std - target| and |mean - target| over all layers, heads and signals."""
+    d_std = max(float((stats[k][1] - targets[k][1]).abs().max()) for k in targets)
+    d_mean = max(float((stats[k][0] - targets[k][0]).abs().max()) for k in targets)
+    return {"max_std_gap": d_std, "max_mean_gap": d_mean}
+
+
+@torch.no_grad()
+def adapt_scalers(model: torch.nn.Module, targets: Stats, batch: torch.Tensor, cfg: AdaptConfig,
+                  log: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+    """Run the matching loop on `batch`; returns one record per iteration (and the final state).
+
+    Each record: iteration, alpha, perplexity of the batch, largest std and mean gaps.
+    """
+    model.eval()
+    history: list[dict[str, Any]] = []
+    for it in range(cfg.max_iters + 1):
+        with recording(model, None) as scalers:
+            loss = float(lm_loss(model, batch))
+            stats = _collect(scalers)
+        missing = sorted(set(targets) - set(stats))
+        if missing:
+            raise ConfigError("targets", missing[0], "statistics recorded for every layer and signal")
+        gap = statistics_gap(stats, targets)
+        done = gap["max_std_gap"] <= cfg.tol and gap["max_mean_gap"] <= cfg.tol
+        alpha = cfg.alpha(it)
+        record = {"iteration": it, "alpha": alpha, "perplexity": math.exp(min(loss, 700.0)),
+                  "loss": loss, **gap, "converged": done}
+        history.append(record)
+        if log is not None:
+            log(record)
+        if done or it == cfg.max_iters:
+            break
+        for (layer, name), (t_mean, t_std) in targets.items():
+            s = scalers[layer]
+            mean, std = stats[(layer, name)]
+            a, b = s.a(name), s.b(name)
+            fix_std = (std - t_std).abs() > cfg.tol
+            ratio = t_std / std.clamp_min(1e-12)
+            a.copy_(torch.where(fix_std, alpha * a * ratio + (1 - alpha) * a, a))
+            fix_mean = (mean - t_mean).abs() > cfg.tol
+            b.copy_(torch.where(fix_mean, alpha * (b + t_mean - mean) + (1 - alpha) * b, b))
+    return history
+
+
+def adapt_model(model: torch.nn.Module, target: AttentionConfig, calib: list[torch.Tensor],
+                batch: torch.Tensor, cfg: AdaptConfig,
+                log: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+    """Record targets in the model's current (reference) mode, switch to `target`, adapt.
+
+    The model must already have its attention installed in the reference mode (e.g. linear_hw).
+    """
+    targets = record_statistics(model, calib, cfg.ema)
+    install_attention(model, target)
+    return adapt_scalers(model, targets, batch, cfg, log)
+

@@ -1,0 +1,77 @@
+"""Per-head affine scalers (a, b) that map digital activations onto device ranges and back.
+
+One `HeadScalers` module lives in every GPT-2 attention layer (`attn.gaincell_scalers`), so the
+scalers are trainable parameters of the model and are saved with it. For each head h:
+    q_dev  = a_q[h] * q + b_q[h]   (then clipped/quantized to PWM fractions in [0, 1])
+    k_dev  = a_k[h] * k + b_k[h]   (then clipped/quantized to stored volts, V)
+    v_dev  = a_v[h] * v + b_v[h]   (same, V)
+    out    = a_out[h] * y + b_out[h]  (y: tile-summed converter output, converter units)
+Initialization follows the paper: a = 1, b = 0, except b = mid-range of the stored voltage (V)
+for k and v (0.45 V for the authors' 0.9 V supply; taken from the device card).
+
+While `recording` is on, every `scale` call records the per-head mean and std of its output
+(after a*x+b, before clamp/quantize): the statistics the adaptation loop matches.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+SCALER_NAMES = ("q", "k", "v", "out")
+"""The four scaled signals of one head."""
+
+
+class HeadScalers(nn.Module):
+    """Trainable per-head (a, b) pairs for q, k, v and the attention output.
+
+    Parameters are named `<signal>_a` and `<signal>_b`, each of shape (n_heads,).
+    """
+
+    def __init__(self, n_heads: int, kv_offset_v: float):
+        """`kv_offset_v`: initial b of k and v, the mid-range stored voltage (V)."""
+        super().__init__()
+        self.n_heads = n_heads
+        for name in SCALER_NAMES:
+            b0 = kv_offset_v if name in ("k", "v") else 0.0
+            self.register_parameter(f"{name}_a", nn.Parameter(torch.ones(n_heads)))
+            self.register_parameter(f"{name}_b", nn.Parameter(torch.full((n_heads,), float(b0))))
+        self.recording: bool = False
+        self.momentum: float | None = None
+        self.stats: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def a(self, name: str) -> nn.Parameter:
+        """Gain a of signal `name` (n_heads,)."""
+        return getattr(self, f"{name}_a")
+
+    def b(self, name: str) -> nn.Parameter:
+        """Offset b of signal `name` (n_heads,)."""
+        return getattr(self, f"{name}_b")
+
+    def scale(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        """a*x + b per head for x of shape (B, H, T, D); records statistics when recording."""
+        a = self.a(name).to(x.dtype)[None, :, None, None]
+        b = self.b(name).to(x.dtype)[None, :, None, None]
+        y = x * a + b
+        if self.recording:
+            self._record(name, y.detach())
+        return y
+
+    def start_recording(self, momentum: float | None = None) -> None:
+        """Record per-head output statistics: EMA with weight `momentum` on the new batch
+        (None: keep only the latest batch). Clears earlier statistics."""
+        self.recording = True
+        self.momentum = momentum
+        self.stats = {}
+
+    def stop_recording(self) -> None:
+        self.recording = False
+
+    def _record(self, name: str, y: torch.Tensor) -> None:
+        flat = y.transpose(0, 1).reshape(self.n_heads, -1).float()
+        mean, std = flat.mean(dim=1), flat.std(dim=1)
+        if self.momentum is not None and name in self.stats:
+            m0, s0 = self.stats[name]
+            mean = (1 - self.momentum) * m0 + self.momentum * mean
+            std = (1 - self.momentum) * s0 + self.momentum * std
+        self.stats[name] = (mean, std)

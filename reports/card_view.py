@@ -1,0 +1,132 @@
+"""The device-card numbers the cost model needs, each with the card field it came from.
+
+Accepts a `behavioral.cards.HeadCard` (or any dataclass), a card dict, or a card JSON path, so the
+reports layer depends only on the field names of docs/INTERFACES.md. A missing field raises
+`CardError(path, field, ...)`: the cost model never defaults a physical number.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from gaincell.errors import CardError
+from gaincell.provenance import sha256_text
+from reports.figures import Sourced
+
+# Fields read from every card (section.field -> unit).
+REQUIRED_FIELDS: dict[str, str] = {
+    "energy.mac_read_j": "J",
+    "energy.cell_write_j": "J",
+    "energy.pwm_pulse_j": "J",
+    "energy.c2p_conversion_j": "J",
+    "latency.t_max_s": "s",
+    "latency.c2p_latency_s": "s",
+    "latency.write_time_s": "s",
+    "latency.settling_time_s": "s",
+    "area.c2p_area_m2": "m^2",
+    "area.pwm_driver_area_m2": "m^2",
+    "area.cell_area_m2": "m^2",
+    "quant.q_levels": "levels",
+    "quant.kv_levels": "levels",
+    "quant.out_levels": "levels",
+}
+# Read only for the aCAM mode.
+ACAM_FIELDS: dict[str, str] = {
+    "energy.acam_search_j": "J",
+    "area.acam_cell_area_m2": "m^2",
+}
+
+
+def _to_plain(obj: Any) -> Any:
+    for name in ("to_dict", "as_dict"):
+        if hasattr(obj, name) and callable(getattr(obj, name)) and not isinstance(obj, dict):
+            return _to_plain(getattr(obj, name)())
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: _to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, dict):
+        return {str(k): _to_plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_to_plain(v) for v in obj]
+    return obj
+
+
+def _walk(d: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    if isinstance(d, dict):
+        for k, v in d.items():
+            path = f"{prefix}.{k}" if prefix else k
+            yield path, v
+            yield from _walk(v, path)
+
+
+@dataclass(frozen=True)
+class CardView:
+    """A device card as a plain dict, with its name (file path or 'default') and hash."""
+
+    data: dict[str, Any]
+    name: str
+    sha256: str
+
+    @classmethod
+    def from_any(cls, card: Any, name: str | None = None) -> "CardView":
+        """From a HeadCard, a dict, or a path to a card JSON file."""
+        if isinstance(card, (str, Path)):
+            path = Path(card)
+            if not path.is_file():
+                raise CardError(str(path), "<file>", "no such card file")
+            try:
+                data = json.loads(path.read_text())
+            except json.JSONDecodeError as exc:
+                raise CardError(str(path), "<file>", f"not valid JSON ({exc})") from None
+            return cls(data, name or str(path), sha256_text(path.read_text()))
+        plain = _to_plain(card)
+        if not isinstance(plain, dict):
+            raise CardError(name or "<card>", "<root>", f"expected a card object, got {type(card).__name__}")
+        for attr in ("path", "source_path"):
+            p = getattr(card, attr, None)
+            if name is None and isinstance(p, (str, Path)):
+                name = str(p)
+        text = json.dumps(plain, sort_keys=True, default=str)
+        return cls(plain, name or "<in-memory card>", sha256_text(text))
+
+    def get(self, field: str, unit: str) -> Sourced | None:
+        """The number at `section.field` as a Sourced value naming this card and field, or None
+        when the card says it is not characterized (JSON null). An absent key is a CardError."""
+        node: Any = self.data
+        for part in field.split("."):
+            if not isinstance(node, dict) or part not in node:
+                raise CardError(self.name, field, "missing (the reports layer needs it)")
+            node = node[part]
+        if node is None:
+            return None
+        if isinstance(node, bool) or not isinstance(node, (int, float)):
+            raise CardError(self.name, field, f"expected a number, got {node!r}")
+        value = float(node)
+        if value != value or value < 0:
+            raise CardError(self.name, field, f"expected a finite non-negative number, got {value}")
+        return Sourced(value, unit, f"card {self.name}#{field}")
+
+    def find(self, key: str, unit: str) -> Sourced | None:
+        """The first number stored under a key named `key` anywhere in the card (e.g. the
+        characterized circuit's `c_store_f` inside its provenance), or None."""
+        for path, value in _walk(self.data):
+            if path.split(".")[-1] == key and isinstance(value, (int, float)) and not isinstance(value, bool):
+                return Sourced(float(value), unit, f"card {self.name}#{path}")
+        return None
+
+    def why_missing(self, field: str) -> str:
+        """The card's own note on a null field (its section's `sources` map), or a default text."""
+        section, _, key = field.partition(".")
+        note = (self.data.get(section) or {}).get("sources", {}).get(key) if isinstance(self.data.get(section), dict) else None
+        return note or "null in the card (not characterized)"
+
+    def required(self, acam: bool = False) -> dict[str, Sourced | None]:
+        """Every number the cost model reads (all checked now, so errors come early); None where
+        the card marks a value as not characterized."""
+        fields = dict(REQUIRED_FIELDS)
+        if acam:
+            fields.update(ACAM_FIELDS)
+        return {f: self.get(f, u) for f, u in fields.items()}

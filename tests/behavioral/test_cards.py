@@ -1,0 +1,97 @@
+"""Device card loading: the default card, round trips and every kind of validation error."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from behavioral.cards import SCHEMA, card_from_dict, default_card, load_card, save_card
+from gaincell.errors import CardError
+
+
+@pytest.fixture()
+def raw() -> dict:
+    return copy.deepcopy(default_card().to_dict())
+
+
+def test_default_card_loads_with_provenance_and_fit_errors():
+    card = default_card()
+    assert card.mac.t_max_s > 0 and card.c2p.s_sat_qk_a > 0
+    assert card.mac.fit["heldout_rms_error_fs"] <= 0.01
+    assert "paper" in card.decay.source or "SPICE" in card.decay.source
+    assert card.provenance["tools"]["torch"]
+    for sec in (card.energy, card.latency, card.area):
+        assert set(sec.sources) >= {k for k in sec.__dataclass_fields__ if k != "sources"}
+
+
+def test_round_trip(tmp_path, raw):
+    path = save_card(raw, tmp_path / "c.json")
+    again = load_card(path)
+    assert again.to_dict() == raw
+    assert again.mac.model().coeffs_a == default_card().mac.model().coeffs_a
+
+
+def _expect(tmp_path, data, field, problem_part):
+    p = tmp_path / "bad.json"
+    p.write_text(json.dumps(data))
+    with pytest.raises(CardError) as exc:
+        load_card(p)
+    assert exc.value.path == str(p)
+    assert exc.value.field == field, str(exc.value)
+    assert problem_part in str(exc.value)
+
+
+def test_missing_field(tmp_path, raw):
+    del raw["decay"]["tau_s"]
+    _expect(tmp_path, raw, "decay.tau_s", "missing")
+
+
+def test_wrong_unit(tmp_path, raw):
+    raw["decay"]["tau_ms"] = raw["decay"].pop("tau_s") * 1e3
+    _expect(tmp_path, raw, "decay.tau_ms", "wrong unit")
+
+
+def test_out_of_range(tmp_path, raw):
+    raw["quant"]["kv_levels"] = 1
+    _expect(tmp_path, raw, "quant.kv_levels", "out of range")
+    raw = copy.deepcopy(default_card().to_dict())
+    raw["c2p"]["s_sat_qk_a"] = -1.0
+    _expect(tmp_path, raw, "c2p.s_sat_qk_a", "> 0")
+
+
+def test_newer_schema(tmp_path, raw):
+    raw["schema"] = "gaincell.card/99"
+    _expect(tmp_path, raw, "schema", "newer")
+
+
+def test_unknown_field_and_missing_section(tmp_path, raw):
+    raw["mac"]["colour"] = "blue"
+    _expect(tmp_path, raw, "mac.colour", "unknown")
+    raw = copy.deepcopy(default_card().to_dict())
+    del raw["noise"]
+    _expect(tmp_path, raw, "noise", "missing section")
+
+
+def test_inconsistent_decay_factor(tmp_path, raw):
+    raw["decay"]["per_token_factor"] = 0.5
+    _expect(tmp_path, raw, "decay.per_token_factor", "inconsistent")
+
+
+def test_null_only_where_allowed(tmp_path, raw):
+    raw["energy"]["c2p_conversion_j"] = None  # cost sections may say "not characterized"
+    card_from_dict(raw)
+    raw["mac"]["t_max_s"] = None
+    _expect(tmp_path, raw, "mac.t_max_s", "finite number")
+
+
+def test_not_json_names_the_file(tmp_path):
+    p = tmp_path / "x.json"
+    p.write_text("{not json")
+    with pytest.raises(CardError, match="x.json"):
+        load_card(p)
+
+
+def test_schema_constant():
+    assert default_card().raw["schema"] == SCHEMA

@@ -1,0 +1,116 @@
+"""Cost model invariants: linear in tokens, heads and arrays; units; card errors."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from gaincell.errors import CardError, ConfigError
+from reports.config import GPT2_124M, CostConfig, ModelShape
+from reports.cost_model import CostModel
+
+SHAPE = ModelShape("t", n_layers=2, n_heads=4, d_model=256, context_tokens=512)
+
+
+def total(d):
+    return sum(v.value for v in d.values())
+
+
+def test_energy_linear_in_generated_tokens(card):
+    m = CostModel.build(card, SHAPE, CostConfig(window_tokens=128, array_rows=32))
+    per = [total(m.energy_per_head(t)) for t in range(128, 128 + 40)]
+    # past the window every token costs the same, so N tokens cost N times one token
+    assert max(per) == pytest.approx(min(per), rel=1e-12)
+    assert sum(per[:20]) * 2 == pytest.approx(sum(per), rel=1e-12)
+    # before the window is full the cost grows with the tokens held
+    assert total(m.energy_per_head(10)) < total(m.energy_per_head(100))
+
+
+def test_energy_linear_in_heads_and_layers(card):
+    cfg = CostConfig(window_tokens=128, array_rows=32)
+    one = CostModel.build(card, ModelShape("a", 2, 4, 256, 512), cfg).energy_per_token(200)
+    two = CostModel.build(card, ModelShape("b", 4, 8, 512, 512), cfg).energy_per_token(200)  # same d_head
+    assert one["attention_core_per_head_j"].value == pytest.approx(two["attention_core_per_head_j"].value)
+    assert two["attention_core_per_layer_j"].value == pytest.approx(2 * one["attention_core_per_layer_j"].value)
+    assert two["attention_core_model_j"].value == pytest.approx(4 * one["attention_core_model_j"].value)
+
+
+def test_area_linear_in_array_count(card):
+    a1 = CostModel.build(card, SHAPE, CostConfig(window_tokens=128, array_rows=32)).area_per_head()
+    a2 = CostModel.build(card, SHAPE, CostConfig(window_tokens=256, array_rows=32)).area_per_head()
+    for k in ("k_array", "v_array", "pwm_drivers"):
+        assert a2[k].value == pytest.approx(2 * a1[k].value)
+    assert a2["digital_control"].value == a1["digital_control"].value
+
+
+def test_units_and_sources(card):
+    s = CostModel.build(card, GPT2_124M, CostConfig()).summary()
+    units = {"_j": "J", "_s": "s", "_m2": "m^2"}
+    for section, items in s.items():
+        if section == "not_characterized":
+            continue
+        for name, q in items.items():
+            assert q["source"], (section, name)
+            assert math.isfinite(q["value"]) and q["value"] >= 0
+            suffix = next((u for u in units if name.endswith(u) or section.endswith(u)), None)
+            if suffix:
+                assert q["unit"] == units[suffix], (section, name, q["unit"])
+
+
+def test_paper_scale_cross_check(card):
+    """With per-cell figures of the authors' size, the Q.K read lands on their 1.12 nJ."""
+    e = CostModel.build(card, GPT2_124M, CostConfig()).energy_per_head(2000)
+    assert e["qk_array_read"].value == pytest.approx(1.12e-9, rel=0.02)
+    assert e["control_routing"].value == pytest.approx(4e-9)
+
+
+def test_bit_widths_and_capacitance_scale_costs(card):
+    base = CostModel.build(card, SHAPE, CostConfig(window_tokens=128, array_rows=32))
+    more_q = CostModel.build(card, SHAPE, CostConfig(window_tokens=128, array_rows=32, q_bits=6))
+    assert more_q.energy_per_head(200)["qk_array_read"].value > base.energy_per_head(200)["qk_array_read"].value
+    assert total(more_q.latency_per_layer()) > total(base.latency_per_layer())
+    big_c = CostModel.build(card, SHAPE, CostConfig(window_tokens=128, array_rows=32, c_store_f=80e-15))
+    assert big_c.energy_per_head(200)["kv_write"].value == pytest.approx(8 * base.energy_per_head(200)["kv_write"].value)
+    assert big_c.cell_area()["mim_capacitor_m2"].value > base.cell_area()["mim_capacitor_m2"].value
+
+
+def test_not_characterized_fields_are_left_out_and_listed(card):
+    card["energy"]["c2p_conversion_j"] = None
+    card["energy"]["sources"] = {"c2p_conversion_j": "not characterized yet"}
+    m = CostModel.build(card, SHAPE, CostConfig(window_tokens=128, array_rows=32))
+    e = m.energy_per_head(200)
+    assert "c2p_qk" not in e and "c2p_sv" not in e
+    listed = {x.component: x for x in m.missing()}
+    assert listed["energy.c2p_qk"].reason == "not characterized yet"
+
+
+def test_absent_card_field_names_it(card):
+    del card["latency"]["t_max_s"]
+    with pytest.raises(CardError, match="latency.t_max_s"):
+        CostModel.build(card, SHAPE, CostConfig())
+
+
+def test_bad_config_raises():
+    with pytest.raises(ConfigError, match="window_tokens"):
+        CostConfig(window_tokens=0)
+    with pytest.raises(ConfigError, match="mode"):
+        CostConfig(mode="softmax")
+
+
+def test_default_card_works():
+    from behavioral.cards import default_card
+
+    m = CostModel.build(default_card(), GPT2_124M, CostConfig())
+    assert m.energy_per_token(1023)["attention_core_per_layer_j"].value > 0
+
+
+def test_acam_mode_replaces_the_k_array(card):
+    g = CostModel.build(card, SHAPE, CostConfig(window_tokens=128, array_rows=32))
+    a = CostModel.build(card, SHAPE, CostConfig(mode="acam", window_tokens=128, array_rows=32))
+    ea, aa = a.energy_per_head(200), a.area_per_head()
+    assert "acam_search" in ea and "qk_array_read" not in ea
+    assert ea["acam_search"].value == pytest.approx(64 * 128 * 5e-15)
+    assert "k_acam_array" in aa and "k_array" not in aa
+    assert aa["v_array"].value == pytest.approx(g.area_per_head()["v_array"].value)
+    assert a.latency_per_layer()["qk_search"].value == pytest.approx(3e-9)

@@ -1,0 +1,65 @@
+"""`gaincell demo`: argument wiring, the plan, and resuming (steps with outputs are skipped)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gaincell.cli import build_parser, main
+from gaincell.demo import DemoConfig, plan, run_plan
+
+
+def test_subcommands_registered():
+    parser = build_parser()
+    for argv in (["report"], ["sweep"], ["bench-gpu"], ["demo", "--dry-run"]):
+        args = parser.parse_args(argv)
+        assert callable(args.func)
+
+
+def test_every_step_parses_with_the_real_cli(tmp_path):
+    parser = build_parser()
+    known = set(parser._subparsers._group_actions[0].choices)
+    for step in plan(tmp_path, tmp_path / "text.txt", DemoConfig()):
+        if step.argv[0] in known:  # layers still being built are checked once they register
+            parser.parse_args(step.argv)
+
+
+def test_dry_run_lists_the_chain(tmp_path, capsys):
+    text = tmp_path / "t.txt"
+    text.write_text("hello\n")
+    assert main(["demo", "--dry-run", "--text", str(text), "--out", str(tmp_path / "d"), "--train-steps", "7"]) == 0
+    out = capsys.readouterr().out
+    order = ["characterize", "fit", "train-base", "adapt", "finetune", "eval", "bench-gpu", "sweep", "report"]
+    pos = [out.index(f"gaincell {name} ") for name in order]
+    assert pos == sorted(pos) and "--steps 7" in out
+
+
+def test_run_plan_resumes_and_stops_on_failure(tmp_path):
+    steps = plan(tmp_path, tmp_path / "t.txt", DemoConfig())
+    ran = []
+    failed = []
+
+    def runner(argv):
+        ran.append(argv[0])
+        step = next(s for s in steps if s.argv == argv)
+        if step.name == "finetune" and not failed:
+            failed.append(step.name)
+            return 3  # the first attempt fails
+        Path(step.done).parent.mkdir(parents=True, exist_ok=True)
+        Path(step.done).write_text("{}")
+        return 0
+
+    assert run_plan(steps, runner) == 3
+    assert ran == ["characterize", "fit", "train-base", "adapt", "finetune"]
+    ran.clear()
+    assert run_plan(steps, runner) == 0
+    assert ran[0] == "finetune" and ran[-1] == "report" and "characterize" not in ran
+
+
+def test_run_plan_reports_a_crashing_step(tmp_path, capsys):
+    steps = plan(tmp_path, tmp_path / "t.txt", DemoConfig())[:2]
+
+    def runner(argv):
+        raise RuntimeError("boom")
+
+    assert run_plan(steps, runner) == 1
+    assert "step 'characterize' raised RuntimeError: boom" in capsys.readouterr().out
