@@ -1,2 +1,16 @@
 """Behavioral layer: versioned device cards fitted from characterization data, and
-differentiable PyTorch primitives built from them."""
+differentiable PyTorch primitives built from them.
+
+Modules:
+- `cards`: JSON device cards (schema `gaincell.card/1`), strict validation, `load_card`,
+  `default_card` (the committed `data/default_card.json`), `save_card`.
+- `mac_model`: the separable polynomial read-charge model a card's `mac` section describes.
+- `fit/`: scipy fits of every section (MAC surface, retention, charge-to-pulse, aCAM window,
+  Monte Carlo mismatch) from characterization folders or user CSV tables; `fit.build.build_card`.
+- `primitives`: torch quantizers (straight-through), cell current with `exact`/`linear`
+  surrogate gradient, analog MAC, charge-to-pulse, decay, seeded mismatch/read noise, aCAM
+  match, and `Primitives(card, perfect=...)`.
+- `attention`: the gain-cell attention core (`gaincell_attention`, fused or naive) and the
+  aCAM-similarity core (`acam_attention`); settings in `attention_config.AnalogSettings`.
+- `cli`: `gaincell fit`.
+"""

@@ -106,6 +106,7 @@ class Physics:
 
 
 def resolve_physics(card: HeadCard, s: AnalogSettings) -> Physics:
+    """Combine a card and the settings into the numbers both implementations use."""
     perfect = s.perfect
     model = card.mac.linear_model() if (perfect or s.mac == "linear") else card.mac.model()
     qt = card.quant
@@ -151,6 +152,7 @@ def positions_start(pos, n: int, default_start: int, name: str) -> int:
 
 
 def check_shapes(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
+    """ConfigError unless q (B,H,Tq,D), k (B,H,Tk,D), v (B,H,Tk,Dv)."""
     if q.dim() != 4 or k.dim() != 4 or v.dim() != 4:
         raise ConfigError("q/k/v", (tuple(q.shape), tuple(k.shape), tuple(v.shape)), "4-D (B, H, T, D) tensors")
     if q.shape[:2] != k.shape[:2] or k.shape[:3] != v.shape[:3] or q.shape[-1] != k.shape[-1]:
@@ -159,6 +161,7 @@ def check_shapes(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
 
 
 def compute_dtype(t: torch.Tensor) -> torch.dtype:
+    """float64 for float64 inputs (gradcheck), else float32 (bfloat16/float16 are upcast)."""
     return torch.float64 if t.dtype == torch.float64 else torch.float32
 
 
@@ -170,7 +173,8 @@ def cell_gains(ph: Physics, heads: int, window: int, dim: int, which: int, devic
     return cell_mismatch_gains((heads, window, dim), sigma, seed * 2 + which, device, dtype)
 
 
-def quant_in(x: torch.Tensor, spec) -> torch.Tensor:
+def quant_in(x: torch.Tensor, spec: tuple[int, float, float] | None) -> torch.Tensor:
+    """Input quantizer (levels, lo, hi) with straight-through gradient; identity for None."""
     return x if spec is None else quantize_uniform(x, *spec)
 
 

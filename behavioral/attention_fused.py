@@ -100,16 +100,17 @@ class _LutCurrent(torch.autograd.Function):
     @staticmethod
     def forward(ctx, v, lo, inv_step, n, table, dtable):
         hi = lo + (n - 1) / inv_step
-        idx = ((v.clamp(lo, hi) - lo) * inv_step).round_().long()
-        small = idx.to(torch.int16) if n < 32768 else idx
-        ctx.save_for_backward(small, (v >= lo) & (v <= hi))
-        ctx.dtable = dtable
-        return table[idx]
+        idx = v.clamp(lo, hi).sub_(lo).mul_(inv_step).round_().to(torch.int32)
+        if ctx.needs_input_grad[0]:
+            ctx.save_for_backward(idx.to(torch.int16) if n < 32768 else idx, (v >= lo) & (v <= hi))
+            ctx.dtable = dtable
+        return table.index_select(0, idx.view(-1)).view(v.shape)
 
     @staticmethod
     def backward(ctx, grad):
         idx, inr = ctx.saved_tensors
-        return grad * ctx.dtable[idx.long()] * inr, None, None, None, None, None
+        d = ctx.dtable.index_select(0, idx.view(-1).to(torch.int32)).view(idx.shape)
+        return grad * d * inr, None, None, None, None, None
 
 
 def _current(kv: torch.Tensor, ph: Physics, p: int, cd: torch.dtype) -> torch.Tensor:
@@ -154,13 +155,18 @@ def _segment_features(k, v, seg: _Segment, st: _Static, gk, gv):
 
     def feat(src, p, gains, sat):
         f = _current(src[:, seg.j_lo - st.k0:seg.j_hi - st.k0], ph, p, st.cd)
+        inplace = not (torch.is_grad_enabled() and f.requires_grad)
         if gains is not None:
-            f = (f.view(B, H, -1, f.shape[-1]) * gains[:, slot][None]).view(B * H, -1, f.shape[-1])
-        f = f * (1.0 / sat) if col is None else f * (col / sat)
+            g = gains[:, slot][None]
+            f4 = f.view(B, H, -1, f.shape[-1])
+            f = (f4.mul_(g) if inplace else f4 * g).view(B * H, -1, f.shape[-1])
+        scale = (1.0 / sat) if col is None else (col / sat)
+        f = f.mul_(scale) if inplace else f * scale
         return torch.nn.functional.pad(f, pad) if (pad[2] or pad[3]) else f
 
     powers = ph.model.x_powers
-    K = torch.cat([feat(k, p, gk, ph.s_qk) for p in powers], dim=-1)
+    Ks = [feat(k, p, gk, ph.s_qk) for p in powers]
+    K = Ks[0] if len(Ks) == 1 else torch.cat(Ks, dim=-1)
     V = [feat(v, p, gv, ph.s_sv) for p in powers]
     return K, V
 
@@ -169,7 +175,8 @@ def _query_features(q, ch: _Chunk, seg: _Segment, st: _Static):
     """Query features (BH, nr, F) with the row decay factor, and that factor (nr, 1) or None."""
     ph = st.ph
     x = quant_in(q[:, ch.a + ch.r0 - st.q0:ch.a + ch.r1 - st.q0].to(st.cd), ph.q_quant)
-    Q = torch.cat([x if p == 1 else x**p for p in ph.model.x_powers], dim=-1)
+    powers = ph.model.x_powers
+    Q = x if powers == (1,) else torch.cat([x**p for p in powers], dim=-1)
     if not ph.log_d:
         return Q, None
     rows = torch.arange(ch.a + ch.r0 - seg.s0, ch.a + ch.r1 - seg.s0, device=q.device, dtype=st.cd)
@@ -271,6 +278,8 @@ def _forward(q, k, v, st: _Static, plan, gk, gv) -> torch.Tensor:
             Qc, qdec = _query_features(q, ch, seg, st)
             Y = _tile_y(Qc, K, V, ch, seg, st, qdec, False)[0]
             out[:, ch.a + ch.r0 - st.q0:ch.a + ch.r1 - st.q0] = _converter_sum(Y, st)
+            del Y
+        del K, V  # free this segment's features before the next one is built
     return out
 
 

@@ -54,13 +54,18 @@ class C2PConfig:
     v_ref_v: float = 0.45
     t_max_s: float = 15e-9
     q_sat_c: float = 1.2e-12
-    c_int_f: float = 5e-12
-    c_couple_f: float = 50e-15
+    c_int_f: float = 3e-12
+    c_couple_f: float = 200e-15
     c_out_f: float = 20e-15
     mirror_ratio: float = 8.0
     w_mirror_out_um: float = 24.0
     l_mirror_um: float = 0.5
     w_reset_um: float = 20.0
+    w_cmp_n_um: float = 2.0
+    l_cmp_um: float = 0.35
+    t_ramp_lead_s: float = 3.0e-9
+    i_bias_trim: float = 1.2
+    t_az2_delay_s: float = 1.0e-9
     v_reset_gate_v: float = 1.8
     t_reset_s: float = 2e-9
     t_edge_s: float = 50e-12
@@ -80,6 +85,11 @@ class C2PConfig:
         in_range("w_mirror_out_um", self.w_mirror_out_um, 0.42, 500.0)
         in_range("l_mirror_um", self.l_mirror_um, 0.15, 10.0)
         in_range("w_reset_um", self.w_reset_um, 0.42, 500.0)
+        in_range("w_cmp_n_um", self.w_cmp_n_um, 0.42, 50.0)
+        in_range("l_cmp_um", self.l_cmp_um, 0.35, 5.0)
+        in_range("t_az2_delay_s", self.t_az2_delay_s, 0.0, 5e-9)
+        in_range("i_bias_trim", self.i_bias_trim, 0.5, 2.0)
+        in_range("t_ramp_lead_s", self.t_ramp_lead_s, 0.0, 0.5 * self.t_gap_s + 3e-9)
         in_range("v_reset_gate_v", self.v_reset_gate_v, 0.5, 1.95)
         in_range("t_reset_s", self.t_reset_s, 0.2e-9, 1e-6)
         in_range("t_edge_s", self.t_edge_s, 1e-12, 1e-9)
@@ -118,9 +128,9 @@ class C2PTiming:
 def timing(cfg: C2PConfig) -> C2PTiming:
     """Phase boundaries of one conversion cycle."""
     reset_end = cfg.t_reset_s
-    int_start = reset_end + cfg.t_gap_s
+    int_start = reset_end + 0.2e-9 + cfg.t_az2_delay_s + cfg.t_gap_s
     int_end = int_start + cfg.t_max_s
-    conv_start = int_end + cfg.t_gap_s
+    conv_start = int_end + cfg.t_gap_s + cfg.t_ramp_lead_s
     conv_end = conv_start + cfg.t_max_s
     return C2PTiming(reset_end, int_start, int_end, conv_start, conv_end, conv_end + cfg.t_gap_s + 0.5e-9)
 
@@ -132,7 +142,7 @@ def c2p_subckt(cfg: C2PConfig, name: str = "c2p") -> str:
     """
     w_ref = cfg.w_mirror_out_um / cfg.mirror_ratio
     lines = [
-        inverter_subckt(f"{name}_cmp", 0.42, 0.84),
+        inverter_subckt(f"{name}_cmp", cfg.w_cmp_n_um, 2 * cfg.w_cmp_n_um, l_um=cfg.l_cmp_um),
         inverter_subckt(f"{name}_buf", 0.84, 1.68),
         nand2_subckt(f"{name}_nand", 0.84, 1.26),
         inverter_subckt(f"{name}_out", 1.68, 3.36),
@@ -146,7 +156,7 @@ def c2p_subckt(cfg: C2PConfig, name: str = "c2p") -> str:
         f"Xc1 a b vdd 0 {name}_cmp",
         fet("maz_n", "a", "az", "b", "0", NFET_LVT, 0.42, 0.15),
         fet("maz_p", "a", "azb", "b", "vdd", PFET_LVT, 0.42, 0.35),
-        f"ccpl2 b a2 {cfg.c_couple_f / 5:.6e}",
+        f"ccpl2 b a2 {cfg.c_couple_f / 40:.6e}",
         f"Xc2 a2 b2 vdd 0 {name}_cmp",
         fet("maz2_n", "a2", "az2", "b2", "0", NFET_LVT, 0.42, 0.15),
         fet("maz2_p", "a2", "azb2", "b2", "vdd", PFET_LVT, 0.42, 0.35),
@@ -157,10 +167,12 @@ def c2p_subckt(cfg: C2PConfig, name: str = "c2p") -> str:
         f"Xg below win nb vdd 0 {name}_nand",
         f"Xo nb out vdd 0 {name}_out",
         f"cout out 0 {cfg.c_out_f:.6e}",
-        # ramp current: pmos mirror (diode at ibias) and its enable switch
-        fet("mref", "ibias", "ibias", "vdd", "vdd", PFET, w_ref, cfg.l_mirror_um),
-        fet("mout", "rsrc", "ibias", "vdd", "vdd", PFET, cfg.w_mirror_out_um, cfg.l_mirror_um),
-        fet("msw", "inp", "rampb", "rsrc", "vdd", PFET_LVT, cfg.w_mirror_out_um / 2, 0.35),
+        # ramp current: pmos mirror (diode at ibias), enabled by a switch in its source; the
+        # diode has an always-on replica of that switch so both see the same drop
+        fet("mswr", "rref", "0", "vdd", "vdd", PFET_LVT, w_ref, 0.35),
+        fet("mref", "ibias", "ibias", "rref", "vdd", PFET, w_ref, cfg.l_mirror_um),
+        fet("msw", "rsrc", "rampb", "vdd", "vdd", PFET_LVT, cfg.w_mirror_out_um, 0.35),
+        fet("mout", "inp", "ibias", "rsrc", "vdd", PFET, cfg.w_mirror_out_um, cfg.l_mirror_um),
         f".ends {name}",
     ]
     return "\n".join(lines)
@@ -183,10 +195,11 @@ def control_sources(cfg: C2PConfig, n_cycles: int, bias_nodes: list[str]) -> lis
         az_off = t0 + tm.reset_end_s + 0.2e-9
         az += [(pre, 0.0), (t0, vdd), (az_off, vdd), (az_off + e, 0.0)]
         azb += [(pre, vdd), (t0, 0.0), (az_off, 0.0), (az_off + e, vdd)]
-        az2_off = az_off + 0.1e-9  # the second stage samples the first stage's injection
+        az2_off = az_off + cfg.t_az2_delay_s  # stage 2 samples stage 1's settled output
         az2 += [(pre, 0.0), (t0, vdd), (az2_off, vdd), (az2_off + e, 0.0)]
         azb2 += [(pre, vdd), (t0, 0.0), (az2_off, 0.0), (az2_off + e, vdd)]
-        rampb += [(t0 + tm.conv_start_s, vdd), (t0 + tm.conv_start_s + e, 0.0),
+        ramp_on = t0 + tm.conv_start_s - cfg.t_ramp_lead_s
+        rampb += [(ramp_on, vdd), (ramp_on + e, 0.0),
                   (t0 + tm.conv_end_s, 0.0), (t0 + tm.conv_end_s + e, vdd)]
         win += [(t0 + tm.conv_start_s, 0.0), (t0 + tm.conv_start_s + e, vdd),
                 (t0 + tm.conv_end_s, vdd), (t0 + tm.conv_end_s + e, 0.0)]
@@ -194,7 +207,7 @@ def control_sources(cfg: C2PConfig, n_cycles: int, bias_nodes: list[str]) -> lis
     def closed(points: list[tuple[float, float]], v0: float) -> str:
         return pwl(_strictly_increasing([(0.0, v0)] + points))
 
-    i_bias = cfg.i_ramp_a / cfg.mirror_ratio
+    i_bias = cfg.i_ramp_a / cfg.mirror_ratio * cfg.i_bias_trim
     lines = [
         f"vrst rst 0 {closed(rst, hv)}",
         f"vaz az 0 {closed(az, vdd)}",
@@ -234,10 +247,15 @@ def input_current_pwl(cfg: C2PConfig, charges_c: list[float]) -> str:
     return pwl(_strictly_increasing(pts))
 
 
-def transfer_netlist(cfg: C2PConfig, charges_c: np.ndarray, seed_note: str = "") -> str:
+def transfer_netlist(
+    cfg: C2PConfig, charges_c: np.ndarray, seed_note: str = "", max_step_s: float = 0.2e-9,
+    save_inputs: bool = False,
+) -> str:
     """Instances driven by ideal charge sources: `charges_c` [n_inst, n_cycles] coulombs.
 
-    Instance k has its own supply `vddc{k}` and reference `vref{k}` (for its energy).
+    Instance k has its own supply `vddc{k}` and reference `vref{k}` (for its energy). The
+    transient's largest step is `max_step_s` (edges are resolved by the error control);
+    `save_inputs` keeps the input-node waveforms too (for the ramp slope).
     """
     q = np.atleast_2d(np.asarray(charges_c, dtype=float))
     n_inst, n_cycles = q.shape
@@ -254,8 +272,10 @@ def transfer_netlist(cfg: C2PConfig, charges_c: np.ndarray, seed_note: str = "")
         ]
         bias_nodes.append(f"ib{k}")
         saves += [f"v(out{k})", f"vddc{k}#branch", f"vref{k}#branch"]
+        if save_inputs:
+            saves.append(f"v(in{k})")
     lines += control_sources(cfg, n_cycles, bias_nodes)
-    lines.append(f".tran 50p {n_cycles * tm.cycle_s:.6e}")
+    lines.append(f".tran 50p {n_cycles * tm.cycle_s:.6e} 0 {max_step_s:.3g}")
     lines.append(".save " + " ".join(saves))
     lines.append(".end")
     return "\n".join(lines) + "\n"
@@ -308,3 +328,29 @@ def fit_transfer(charge_c: np.ndarray, width_s: np.ndarray, t_max_s: float) -> d
     rms = float(np.sqrt(np.mean((w[lin] - (slope * q[lin] + icept)) ** 2)))
     return {"slope_s_per_c": float(slope), "offset_c": float(offset), "t_max_s": t_sat,
             "q_sat_c": float(offset + t_sat / slope), "linear_fit_rms_s": rms}
+
+
+def ramp_current(result, cfg: C2PConfig, k: int, width_s: float, cycle: int = 0) -> float:
+    """Ramp current (A) of instance k, from the slope of its input node during the first 60 %
+    of its conversion (needs `save_inputs`): C_int * dV/dt."""
+    tm = timing(cfg)
+    t = result.vec("time")
+    v = result.vec(f"v(in{k})")
+    t0 = cycle * tm.cycle_s + tm.conv_start_s - cfg.t_ramp_lead_s + 0.3e-9
+    t1 = t0 + max(0.6 * (width_s + cfg.t_ramp_lead_s) - 0.3e-9, 0.5e-9)
+    sel = (t >= t0) & (t <= t1)
+    slope = np.polyfit(t[sel], v[sel], 1)[0]
+    return float(cfg.c_int_f * slope)
+
+
+def output_fall_time(result, cfg: C2PConfig, k: int, cycle: int = 0) -> float:
+    """Time (s, from the cycle start) of the last falling edge of instance k's output."""
+    from circuits.drivers import crossings
+
+    tm = timing(cfg)
+    t = result.vec("time")
+    v = result.vec(f"v(out{k})")
+    _, down = crossings(t, v, cfg.vdd_v / 2)
+    t0 = cycle * tm.cycle_s
+    down = down[(down > t0) & (down <= t0 + tm.cycle_s)]
+    return float(down[-1] - t0) if len(down) else float("nan")

@@ -43,9 +43,13 @@ def _flavor(lvt: bool) -> tuple[str, str, float, float]:
     return (NFET_LVT, PFET_LVT, 0.15, 0.35) if lvt else (NFET, PFET, 0.15, 0.15)
 
 
-def inverter_subckt(name: str, wn_um: float, wp_um: float, lvt: bool = True) -> str:
-    """Static CMOS inverter `name in out vdd vss` (minimum lengths of the chosen flavour)."""
+def inverter_subckt(
+    name: str, wn_um: float, wp_um: float, lvt: bool = True, l_um: float | None = None
+) -> str:
+    """Static CMOS inverter `name in out vdd vss` (minimum lengths of the flavour unless l_um)."""
     n, p, ln, lp = _flavor(lvt)
+    if l_um is not None:
+        ln = lp = l_um
     return "\n".join(
         [
             f".subckt {name} in out vdd vss",
@@ -124,18 +128,24 @@ def energy_from_supply(t: np.ndarray, i_branch: np.ndarray, v_supply: float, t0:
 
 @dataclass(frozen=True)
 class PwmDriverConfig:
-    """PWM read driver: code -> pulse on one read line of a gain-cell array.
+    """PWM row driver: code -> pulses on the two read lines of one gain-cell array row.
 
-    The pulse width is code / (2**bits - 1) * t_max_s. The read line load is the gate
-    capacitance of `n_cols` cells (`c_cell_gate_f` each) plus wire (`c_wire_per_col_f`).
+    The gain cell's read lines idle at `v_idle_v` (VDD/2); during the pulse the read line `rl`
+    goes to `v_pulse_v` and, when `complementary`, its complement `rlb` to vdd - v_pulse_v
+    (see circuits/gaincell_cell.py). Each line is a tapered inverter chain on vdd whose last
+    stage sits between the pulse level and the idle rail. The pulse width is
+    code / (2**bits - 1) * t_max_s. Standalone, each line is loaded by `n_cols` cells
+    (`c_cell_f` each: the read pair's junction) plus wire (`c_wire_per_col_f`).
     """
 
     bits: int = 4
     t_max_s: float = 15e-9
     vdd_v: float = 0.9
-    v_line_low_v: float = 0.0
+    v_idle_v: float = 0.45
+    v_pulse_v: float = 0.9
+    complementary: bool = True
     n_cols: int = 64
-    c_cell_gate_f: float = 0.5e-15
+    c_cell_f: float = 0.5e-15
     c_wire_per_col_f: float = 0.2e-15
     n_stages: int = 3
     taper: float = 4.0
@@ -150,13 +160,15 @@ class PwmDriverConfig:
         in_range("bits", self.bits, 1, 8, integer=True)
         in_range("t_max_s", self.t_max_s, 0.5e-9, 1e-6)
         in_range("vdd_v", self.vdd_v, 0.5, 1.95)
-        in_range("v_line_low_v", self.v_line_low_v, 0.0, self.vdd_v - 0.2)
+        in_range("v_idle_v", self.v_idle_v, 0.0, self.vdd_v - 0.2)
+        in_range("v_pulse_v", self.v_pulse_v, self.v_idle_v + 0.2, self.vdd_v)
+        one_of("complementary", self.complementary, (True, False))
         in_range("n_cols", self.n_cols, 1, 4096, integer=True)
-        in_range("c_cell_gate_f", self.c_cell_gate_f, 0.0, 1e-12)
+        in_range("c_cell_f", self.c_cell_f, 0.0, 1e-12)
         in_range("c_wire_per_col_f", self.c_wire_per_col_f, 0.0, 1e-12)
         in_range("n_stages", self.n_stages, 1, 8, integer=True)
         in_range("taper", self.taper, 1.0, 10.0)
-        in_range("wn_first_um", self.wn_first_um, 0.36, 100.0)
+        in_range("wn_first_um", self.wn_first_um, 0.42, 100.0)
         in_range("p_to_n_ratio", self.p_to_n_ratio, 0.5, 5.0)
         one_of("lvt", self.lvt, (True, False))
         in_range("t_edge_s", self.t_edge_s, 1e-12, 1e-9)
@@ -170,8 +182,13 @@ class PwmDriverConfig:
 
     @property
     def c_line_f(self) -> float:
-        """Total read-line load capacitance (F)."""
-        return self.n_cols * (self.c_cell_gate_f + self.c_wire_per_col_f)
+        """Standalone load capacitance of one read line (F)."""
+        return self.n_cols * (self.c_cell_f + self.c_wire_per_col_f)
+
+    @property
+    def v_pulse_b_v(self) -> float:
+        """Level of the complementary line during the pulse (V)."""
+        return self.vdd_v - self.v_pulse_v
 
     def ideal_width_s(self, code: int | np.ndarray) -> np.ndarray:
         """Ideal pulse width (s) of a code."""
@@ -179,31 +196,29 @@ class PwmDriverConfig:
 
 
 def pwm_chain_subckt(cfg: PwmDriverConfig, name: str = "pwmdrv") -> str:
-    """Tapered inverter chain `name in out vdd vlow`; the last stage pulls down to `vlow`.
-
-    An even number of stages keeps the polarity; with an odd number the testbench inverts the
-    digital input. Stage k has nfet width wn_first_um * taper**k.
-    """
+    """Tapered inverter chain `name in out vdd vhi vlo`: every stage on vdd/0 except the last,
+    which swings between `vlo` and `vhi`. Stage k has nfet width wn_first_um * taper**k."""
     lines = []
     for k in range(cfg.n_stages):
         wn = cfg.wn_first_um * cfg.taper**k
         lines.append(inverter_subckt(f"{name}_inv{k}", wn, wn * cfg.p_to_n_ratio, cfg.lvt))
-    body = [f".subckt {name} in out vdd vlow"]
+    body = [f".subckt {name} in out vdd vhi vlo"]
     nodes = ["in"] + [f"s{k}" for k in range(1, cfg.n_stages)] + ["out"]
     for k in range(cfg.n_stages):
-        vss = "vlow" if k == cfg.n_stages - 1 else "0"
-        body.append(f"Xi{k} {nodes[k]} {nodes[k + 1]} vdd {vss} {name}_inv{k}")
+        last = k == cfg.n_stages - 1
+        body.append(f"Xi{k} {nodes[k]} {nodes[k + 1]} {'vhi' if last else 'vdd'} {'vlo' if last else '0'} {name}_inv{k}")
     body.append(f".ends {name}")
     return "\n".join(lines + body)
 
 
-def pwm_input_pwl(cfg: PwmDriverConfig, code: int, t_start_s: float) -> list[tuple[float, float]]:
-    """Digital (ideal) input waveform of the chain for one code starting at t_start_s.
+def pwm_input_pwl(cfg: PwmDriverConfig, code: int, t_start_s: float, active_high: bool = True) -> list[tuple[float, float]]:
+    """Digital (ideal, from the timing counter) input of a chain for one code.
 
-    The chain inverts when n_stages is odd, so the input idles high and pulses low then.
+    `active_high`: the chain output should go high during the pulse. An odd chain inverts,
+    so its input then idles high and pulses low.
     """
     width = float(cfg.ideal_width_s(code))
-    invert = cfg.n_stages % 2 == 1
+    invert = (cfg.n_stages % 2 == 1) == active_high
     hi, lo = (0.0, cfg.vdd_v) if invert else (cfg.vdd_v, 0.0)
     pts = [(0.0, lo)]
     if width > 0:
@@ -211,6 +226,25 @@ def pwm_input_pwl(cfg: PwmDriverConfig, code: int, t_start_s: float) -> list[tup
         pts += [(t_start_s, lo), (t_start_s + e, hi), (t_start_s + e + width, hi),
                 (t_start_s + 2 * e + width, lo)]
     return pts
+
+
+def pwm_row_driver_lines(cfg: PwmDriverConfig, tag: str, code_or_width: float, t_start_s: float,
+                         rl: str, rlb: str, vdd: str = "vdd", vmid: str = "vmid",
+                         is_fraction: bool = False) -> list[str]:
+    """Both chains of one row (subckts `pwmdrv_p`/`pwmdrv_n` must be defined) with their
+    digital inputs. `code_or_width` is a code, or a pulse fraction in [0, 1] if is_fraction."""
+    code = code_or_width * (cfg.levels - 1) if is_fraction else code_or_width
+    lines = [f"vpin{tag} pin{tag} 0 {pwl(pwm_input_pwl(cfg, code, t_start_s, True))}",
+             f"Xdp{tag} pin{tag} {rl} {vdd} {vdd} {vmid} pwmdrv_p"]
+    if cfg.complementary:
+        lines += [f"vnin{tag} nin{tag} 0 {pwl(pwm_input_pwl(cfg, code, t_start_s, False))}",
+                  f"Xdn{tag} nin{tag} {rlb} {vdd} {vmid} 0 pwmdrv_n"]
+    return lines
+
+
+def pwm_subckts(cfg: PwmDriverConfig) -> str:
+    """Definitions of the read-line (`pwmdrv_p`) and complementary-line (`pwmdrv_n`) chains."""
+    return pwm_chain_subckt(cfg, "pwmdrv_p") + "\n" + pwm_chain_subckt(cfg, "pwmdrv_n")
 
 
 # --------------------------------------------------------------------------------------------
@@ -331,15 +365,19 @@ def drivers_netlist(pwm: PwmDriverConfig, dac: WriteDacConfig) -> str:
 
         raise ConfigError("dac.corner", dac.corner, f"the PWM driver's corner/temperature ({pwm.corner})")
     lines = [f"* gaincell drivers: {pwm.levels}-code PWM read driver and {dac.levels}-code write DAC",
-             lib_line(pwm.corner), f".temp {pwm.temperature_c:g}", pwm_chain_subckt(pwm)]
-    lines.append(f"vlow vlow 0 {pwm.v_line_low_v:.6g}")
+             lib_line(pwm.corner), f".temp {pwm.temperature_c:g}", pwm_subckts(pwm)]
+    # the pulse level of rl is the chain's vdd (v_pulse_v), of rlb the ground rail; each code
+    # has its own supply and idle-rail sources so its energy can be read
     saves = ["time"]
     for c in range(pwm.levels):
-        lines.append(f"vpin{c} pin{c} 0 {pwl(pwm_input_pwl(pwm, c, PWM_T_START_S))}")
-        lines.append(f"vddp{c} vddp{c} 0 {pwm.vdd_v:.6g}")
-        lines.append(f"Xdrv{c} pin{c} rl{c} vddp{c} vlow pwmdrv")
+        lines += [f"vddp{c} vddp{c} 0 {pwm.v_pulse_v:.6g}", f"vmidp{c} vmidp{c} 0 {pwm.v_idle_v:.6g}"]
+        lines += pwm_row_driver_lines(pwm, str(c), c, PWM_T_START_S, f"rl{c}", f"rlb{c}", f"vddp{c}", f"vmidp{c}")
+        saves.append(f"vmidp{c}#branch")
         lines.append(f"cline{c} rl{c} 0 {pwm.c_line_f:.6e}")
-        saves += [f"v(rl{c})", f"i(vddp{c})"]
+        saves += [f"v(rl{c})", f"vddp{c}#branch"]
+        if pwm.complementary:
+            lines.append(f"clineb{c} rlb{c} 0 {pwm.c_line_f:.6e}")
+            saves.append(f"v(rlb{c})")
     t_on, t_off = DAC_T_START_S, DAC_T_START_S + dac.t_write_s
     e = dac.t_edge_s
     sel = pwl([(0, 0), (t_on, 0), (t_on + e, dac.v_select_v), (t_off + 4 * e, dac.v_select_v),
@@ -367,6 +405,7 @@ class DriverMeasurement:
 
     pwm_code: np.ndarray
     pwm_width_s: np.ndarray
+    pwm_width_b_s: np.ndarray
     pwm_rise_s: np.ndarray
     pwm_fall_s: np.ndarray
     pwm_energy_j: np.ndarray
@@ -392,17 +431,22 @@ def _edge_time(t: np.ndarray, v: np.ndarray, lo: float, hi: float, rising: bool)
 def measure_drivers(result, pwm: PwmDriverConfig, dac: WriteDacConfig) -> DriverMeasurement:
     """Pulse widths, edges, energies, written voltages and settling times from the transient."""
     t = result.vec("time")
-    mid = pwm.v_line_low_v + 0.5 * (pwm.vdd_v - pwm.v_line_low_v)
+    mid = 0.5 * (pwm.v_idle_v + pwm.v_pulse_v)
+    mid_b = 0.5 * (pwm.v_idle_v + pwm.v_pulse_b_v)
     codes = np.arange(pwm.levels)
-    width, rise, fall, energy, waves = [], [], [], [], []
+    width, width_b, rise, fall, energy, waves = [], [], [], [], [], []
     for c in codes:
         v = result.vec(f"v(rl{c})")
         waves.append(v)
         width.append(pulse_width(t, v, mid, 0.0, t[-1]))
-        rise.append(_edge_time(t, v, pwm.v_line_low_v, pwm.vdd_v, True))
-        fall.append(_edge_time(t, v, pwm.v_line_low_v, pwm.vdd_v, False))
-        energy.append(energy_from_supply(t, result.vec(f"vddp{c}#branch"), pwm.vdd_v, 0.0, t[-1]))
-    # subtract the static (leakage) energy the chain draws at code 0 over the same window
+        if pwm.complementary:
+            width_b.append(pulse_width(t, -result.vec(f"v(rlb{c})"), -mid_b, 0.0, t[-1]))
+        rise.append(_edge_time(t, v, pwm.v_idle_v, pwm.v_pulse_v, True))
+        fall.append(_edge_time(t, v, pwm.v_idle_v, pwm.v_pulse_v, False))
+        # all stages of both chains draw from vddp<c>: energy of this row's pulse
+        energy.append(energy_from_supply(t, result.vec(f"vddp{c}#branch"), pwm.v_pulse_v, 0.0, t[-1])
+                      + energy_from_supply(t, result.vec(f"vmidp{c}#branch"), pwm.v_idle_v, 0.0, t[-1]))
+    # subtract the static (leakage) energy the chains draw at code 0 over the same window
     energy = np.array(energy) - energy[0]
     t_on, t_off = DAC_T_START_S, DAC_T_START_S + dac.t_write_s
     dcodes = np.arange(dac.levels)
@@ -417,7 +461,7 @@ def measure_drivers(result, pwm: PwmDriverConfig, dac: WriteDacConfig) -> Driver
         settle.append(float(t[in_win][outside[-1] + 1] - t_on) if len(outside) else 0.0)
         e_w.append(energy_from_supply(t, result.vec(f"vdac{c}#branch"), dac.v_full_scale_v, t_on, t_off))
     return DriverMeasurement(
-        pwm_code=codes, pwm_width_s=np.array(width), pwm_rise_s=np.array(rise),
+        pwm_code=codes, pwm_width_s=np.array(width), pwm_width_b_s=np.array(width_b), pwm_rise_s=np.array(rise),
         pwm_fall_s=np.array(fall), pwm_energy_j=energy, dac_code=dcodes, dac_v_v=np.array(v_w),
         dac_settling_s=np.array(settle), dac_energy_j=np.array(e_w), time_s=t,
         pwm_wave_v=np.array(waves), dac_wave_v=np.array(dwaves),

@@ -1,5 +1,8 @@
 """`gaincell adapt`: the paper's statistics-matching initialization of the per-head scalers.
 
+(Extension, not in the paper: from a digital model, whose q, k, v have no device range yet, the
+targets are the device ranges themselves; see `device_range_targets`.)
+
 No gradients. Targets: per layer, head and scaler (q, k, v, out), the mean and std of the
 scaler output (after a*x+b, before clamp/quantize) in the reference model (EMA 0.1 over
 calibration batches). Then, with the same weights in the target mode, on one fixed batch:
@@ -19,7 +22,7 @@ from typing import Any, Callable, Iterable
 import torch
 
 from co_design.config import AttentionConfig
-from co_design.swap import install_attention, recording
+from co_design.swap import attention_modules, current_config, install_attention, recording
 from co_design.trainer import lm_loss
 from gaincell.errors import ConfigError
 
@@ -125,12 +128,32 @@ def adapt_scalers(model: torch.nn.Module, targets: Stats, batch: torch.Tensor, c
             s = scalers[layer]
             mean, std = stats[(layer, name)]
             a, b = s.a(name), s.b(name)
-            fix_std = (std - t_std).abs() > cfg.tol
-            ratio = t_std / std.clamp_min(1e-12)
+            # a signal with no spread at all (e.g. every phi clipped to 0) cannot be rescaled
+            fix_std = ((std - t_std).abs() > cfg.tol) & (std > 0)
+            ratio = t_std / torch.where(std > 0, std, torch.ones_like(std))
             a.copy_(torch.where(fix_std, alpha * a * ratio + (1 - alpha) * a, a))
             fix_mean = (mean - t_mean).abs() > cfg.tol
             b.copy_(torch.where(fix_mean, alpha * (b + t_mean - mean) + (1 - alpha) * b, b))
     return history
+
+
+def device_range_targets(digital: Stats, card, mode: str) -> Stats:
+    """Targets for a digital -> analog first mapping (no analog reference exists yet).
+
+    q, k, v: centred in their device range with std = range / 4 (about 95 % inside the range):
+    PWM fraction for q (search voltage for the aCAM), stored volts for k and v. The output
+    keeps the digital attention output's statistics, so the next layer sees what it expects.
+    """
+    q_range = card.quant.kv_range_v if mode == "acam" else card.quant.q_range
+    ranges = {"q": q_range, "k": card.quant.kv_range_v, "v": card.quant.kv_range_v}
+    out: Stats = {}
+    for (layer, name), (mean, std) in digital.items():
+        if name in ranges:
+            lo, hi = ranges[name]
+            out[(layer, name)] = (torch.full_like(mean, 0.5 * (lo + hi)), torch.full_like(std, 0.25 * (hi - lo)))
+        else:
+            out[(layer, name)] = (mean, std)
+    return out
 
 
 def adapt_model(model: torch.nn.Module, target: AttentionConfig, calib: list[torch.Tensor],
@@ -138,9 +161,19 @@ def adapt_model(model: torch.nn.Module, target: AttentionConfig, calib: list[tor
                 log: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
     """Record targets in the model's current (reference) mode, switch to `target`, adapt.
 
-    The model must already have its attention installed in the reference mode (e.g. linear_hw).
+    Reference in an analog mode (e.g. linear_hw -> gaincell): the paper's targets. For the
+    aCAM the query is a search voltage compared with the stored keys, so its targets are the
+    key's statistics. Reference digital (digital_swa -> linear_hw): `device_range_targets`.
     """
+    reference = current_config(model)
     targets = record_statistics(model, calib, cfg.ema)
     install_attention(model, target)
+    if reference is not None and not reference.is_analog:
+        card = attention_modules(model)[0].__dict__["gaincell_runtime"].card
+        targets = device_range_targets(targets, card, target.mode)
+    elif target.mode == "acam":
+        for layer, name in list(targets):
+            if name == "k":
+                targets[(layer, "q")] = targets[(layer, "k")]
     return adapt_scalers(model, targets, batch, cfg, log)
 

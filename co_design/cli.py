@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from co_design.config import ANALOG_MODES, MODES
+from co_design.config import MODES
 
 log = logging.getLogger("gaincell.co_design")
 
@@ -79,15 +79,12 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     from co_design.data import encode, load_tokenizer, read_text, split_by_position
     from co_design.finetune import calibration_batches
     from co_design.swap import current_config, load_model, save_model
-    from gaincell.errors import ConfigError
     from gaincell.fileio import append_jsonl, write_json
     from gaincell.provenance import provenance
 
     out = _out(args, "adapt")
     model = load_model(args.model, mode=args.reference, **_overrides(args))
     ref = current_config(model)
-    if not ref.is_analog:
-        raise ConfigError("reference", ref.mode, " | ".join(ANALOG_MODES) + " (targets live in the device domain)")
     tokenizer = load_tokenizer(args.model)
     train_text, _ = split_by_position(read_text(args.text), 0.9)
     cfg = AdaptConfig(max_iters=args.max_iters, calib_batches=args.calib_batches, batch_size=args.batch_size)
@@ -159,8 +156,9 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
                               help="statistics-matching initialization of the scalers for a new mode")
     p.add_argument("--model", required=True, help="model directory (its saved mode is the reference)")
     p.add_argument("--attention", default="gaincell", choices=MODES, help="target mode (default gaincell)")
-    p.add_argument("--reference", default=None, choices=ANALOG_MODES,
-                   help="mode whose statistics are the targets (default: the model's saved mode)")
+    p.add_argument("--reference", default=None, choices=MODES,
+                   help="mode whose statistics are the targets (default: the model's saved mode; "
+                        "digital_swa: the device ranges are the q/k/v targets)")
     p.add_argument("--text", required=True, help="text for calibration batches (training split used)")
     p.add_argument("--max-iters", type=int, default=100)
     p.add_argument("--calib-batches", type=int, default=10)

@@ -39,7 +39,9 @@ class FinetuneConfig:
     Attributes:
         stages: attention modes trained one after the other.
         steps: optimizer steps of each stage (same length as `stages`).
-        adapt: run the adaptation loop before every stage after the first.
+        adapt: run the adaptation loop before every stage, from the previous mode (for the
+            first stage: the mode the starting model was saved in; from a digital model the
+            targets are the device ranges, see `co_design.adapt.device_range_targets`).
         train_fraction: leading fraction of the text used for training (as in train-base).
         eval_tokens: validation tokens scored at the end of each stage (None: all).
     """
@@ -87,8 +89,9 @@ def finetune(model_dir: str | Path, text_path: str | Path, out_dir: str | Path,
     if plan.eval_tokens is not None:
         val_ids = val_ids[:plan.eval_tokens]
     log_path = out / "finetune_log.jsonl"
-    model = load_model(model_dir, mode=plan.stages[0], **attention_overrides)
+    model = load_model(model_dir, **attention_overrides)
     base = current_config(model)
+    adapt_first = plan.adapt and base.mode != plan.stages[0]
     stage_results = []
     steps_left = stop_after
     for i, mode in enumerate(plan.stages):
@@ -98,7 +101,7 @@ def finetune(model_dir: str | Path, text_path: str | Path, out_dir: str | Path,
             model = load_model(done_dir)
             stage_results.append(_read_done(done_dir))
             continue
-        if i > 0 and plan.adapt:
+        if (i > 0 and plan.adapt) or (i == 0 and adapt_first):
             model = _adapt_stage(model, stage_cfg, out, i, train_ids, adapt_cfg, tokenizer, resume,
                                  log_path, seed=train_cfg.seed)
         else:

@@ -72,6 +72,10 @@ def digital_swa_attention(module, query, key, value, attention_mask, scaling=Non
         allowed = allowed & pad[..., -key.shape[-2]:]
     out = F.scaled_dot_product_attention(query, key, value, attn_mask=allowed, dropout_p=dropout,
                                          scale=scaling)
+    scalers = getattr(module, "gaincell_scalers", None)
+    if scalers is not None and scalers.recording:  # digital reference statistics (adaptation)
+        for name, x in (("q", query), ("k", key), ("v", value), ("out", out)):
+            scalers.observe(name, x)
     return out.transpose(1, 2).contiguous(), None
 
 

@@ -57,6 +57,11 @@ class HeadScalers(nn.Module):
             self._record(name, y.detach())
         return y
 
+    def observe(self, name: str, x: torch.Tensor) -> None:
+        """Record statistics of an unscaled signal (the digital mode's q, k, v and output)."""
+        if self.recording:
+            self._record(name, x.detach())
+
     def start_recording(self, momentum: float | None = None) -> None:
         """Record per-head output statistics: EMA with weight `momentum` on the new batch
         (None: keep only the latest batch). Clears earlier statistics."""

@@ -41,10 +41,10 @@ class DemoConfig:
     window: int = 64
     vocab: int = 1024
     array_rows: int = 32
-    train_steps: int = 400
-    finetune_steps: int = 100
+    train_steps: int = 300
+    finetune_steps: int = 50
     batch_size: int = 16
-    adapt_iters: int = 50
+    adapt_iters: int = 30
     eval_tokens: int = 4096
     eval_seeds: str = "0,1"
     bench_tokens: int = 1024
@@ -58,6 +58,13 @@ class Step:
     name: str
     argv: list[str]
     done: Path
+
+
+def _cells() -> list[str]:
+    """Circuits `gaincell characterize` writes (one result folder each)."""
+    from circuits.characterize import CELL_MODULES
+
+    return list(CELL_MODULES)
 
 
 def plan(out: Path, text: Path, cfg: DemoConfig, seed: int = 0, device: str = "cpu",
@@ -74,8 +81,10 @@ def plan(out: Path, text: Path, cfg: DemoConfig, seed: int = 0, device: str = "c
     t, e = str(text), str(cfg.eval_tokens)
     v = str(eval_text or text)
     return [
-        Step("characterize", ["characterize", "--quick", "--out", str(char), *common], char / "index.json"),
-        Step("fit", ["fit", "--characterization", str(char), "--out", str(card), *common], card),
+        *[Step(f"characterize {cell}", ["characterize", "--cell", cell, "--quick", "--out", str(char), *common],
+               char / cell / "result.json") for cell in _cells()],
+        Step("fit", ["fit", "--characterization", *[str(char / cell) for cell in _cells()], "--out",
+                     str(card.parent), *common], card),
         Step("train-base", ["train-base", "--text", t, "--layers", str(cfg.layers), "--heads", str(cfg.heads),
                             "--embd", str(cfg.embd), "--context", str(cfg.context), "--window", str(cfg.window),
                             "--vocab", str(cfg.vocab), "--steps", str(cfg.train_steps), "--batch-size",

@@ -99,6 +99,11 @@ class _PowerSampler:
         return sum(self.samples) / len(self.samples) if self.samples else None
 
 
+def energy_per_token_j(busy_w: float, idle_w: float, total_time_s: float, batch: int, tokens: int) -> float:
+    """The authors' metric: (board power - idle power) x time / (batch x tokens), joules."""
+    return (busy_w - idle_w) * total_time_s / (batch * tokens)
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -112,7 +117,6 @@ def time_attention(cfg: BenchConfig, device: str = "cpu", seed: int = 0) -> dict
     dm, h, dh, b = cfg.n_heads * cfg.d_head, cfg.n_heads, cfg.d_head, cfg.batch
     c_attn = torch.nn.Linear(dm, 3 * dm).to(dev, dtype)
     c_proj = torch.nn.Linear(dm, dm).to(dev, dtype)
-    steps = cfg.warmup_tokens + cfg.tokens
     k_cache = torch.zeros(b, h, cfg.tokens, dh, device=dev, dtype=dtype)
     v_cache = torch.zeros_like(k_cache)
     x = torch.randn(b, 1, dm, generator=g).to(dev, dtype)
@@ -126,7 +130,7 @@ def time_attention(cfg: BenchConfig, device: str = "cpu", seed: int = 0) -> dict
         return c_proj(y.transpose(1, 2).reshape(b, 1, dm))
 
     with torch.inference_mode():
-        for t in range(min(cfg.warmup_tokens, cfg.tokens)):
+        for t in range(min(cfg.warmup_tokens, cfg.tokens)):  # warm-up, overwritten below
             step(t, x)
         _sync(dev)
         t0 = time.perf_counter()
@@ -134,7 +138,6 @@ def time_attention(cfg: BenchConfig, device: str = "cpu", seed: int = 0) -> dict
             x = step(t, x)
         _sync(dev)
         total = time.perf_counter() - t0
-    del steps
     return {"total_time_s": total, "step_latency_s": total / cfg.tokens,
             "latency_per_token_s": total / (cfg.batch * cfg.tokens)}
 
@@ -158,7 +161,7 @@ def measure(cfg: BenchConfig, device: str = "cpu", seed: int = 0) -> dict[str, A
         busy = sampler.mean_w()
         idle_w = sum(idle) / len(idle) if idle else None
         if busy is not None and idle_w is not None:
-            energy = (busy - idle_w) * timing["total_time_s"] / (cfg.batch * cfg.tokens)
+            energy = energy_per_token_j(busy, idle_w, timing["total_time_s"], cfg.batch, cfg.tokens)
             note = "(mean board power - idle) x time / (batch x tokens), nvidia-smi power.draw"
         else:
             energy, note = None, "not measured: nvidia-smi gave no power reading"

@@ -89,6 +89,8 @@ class CardView:
             p = getattr(card, attr, None)
             if name is None and isinstance(p, (str, Path)):
                 name = str(p)
+        if name is not None and Path(name).is_file():  # hash the file the card was loaded from
+            return cls(plain, name, sha256_text(Path(name).read_text()))
         text = json.dumps(plain, sort_keys=True, default=str)
         return cls(plain, name or "<in-memory card>", sha256_text(text))
 

@@ -102,7 +102,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     p.add_argument("--small-model", default=None,
                    help="model directory shown beside the main shape (default: the tiny-shakespeare preset)")
     p.add_argument("--small-window", type=int, default=None,
-                   help="window of the model shown beside, tokens (default: its saved window, else 128)")
+                   help="window of the model shown beside, tokens (default: its saved attention config, else 128)")
     p.set_defaults(func=_report)
 
     p = subparsers.add_parser("sweep", parents=[common], help="design-space sweep with Pareto front (resumable)")
@@ -140,9 +140,15 @@ def _report(args: argparse.Namespace) -> int:
     extra = []
     if args.small_model or not args.model:
         small = ModelShape.from_model_dir(args.small_model) if args.small_model else small_model_shape()
-        window = args.small_window or _saved_window(args.small_model) or 128
-        rows = min(cost.array_rows, window)
-        extra.append((small, cost.replace(window_tokens=min(window, small.context_tokens), array_rows=rows)))
+        saved = _saved_attention(args.small_model)
+        if saved is not None and saved.get("mode") in ("gaincell", "linear_hw", "acam"):
+            small_cost = CostConfig.from_attention_config(saved)
+            if args.small_window:
+                small_cost = small_cost.replace(window_tokens=args.small_window)
+        else:
+            window = min(args.small_window or (saved or {}).get("window") or 128, small.context_tokens)
+            small_cost = cost.replace(window_tokens=window, array_rows=min(cost.array_rows, window))
+        extra.append((small, small_cost))
     bench = Path(args.bench) if args.bench else (DEFAULT_BENCH if DEFAULT_BENCH.is_file() else None)
     if bench is not None and not bench.is_file():
         raise ConfigError("--bench", str(bench), "an existing bench.json")
@@ -161,18 +167,17 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _saved_window(model_dir: str | None) -> int | None:
-    """The sliding window saved in a model's config.json (gaincell_attention.window), if any."""
+def _saved_attention(model_dir: str | None) -> dict[str, Any] | None:
+    """The attention config saved in a model's config.json (`gaincell_attention`), if any."""
     import json
 
     if not model_dir:
         return None
     path = Path(model_dir) / "config.json"
     if not path.is_file():
-        return None
-    att = json.loads(path.read_text()).get("gaincell_attention") or {}
-    w = att.get("window")
-    return int(w) if isinstance(w, int) else None
+        raise ConfigError("--small-model", model_dir, "a model directory with config.json")
+    att = json.loads(path.read_text()).get("gaincell_attention")
+    return att if isinstance(att, dict) else None
 
 
 def perplexity_runner(model_dir: str, text: str, out: Path, eval_tokens: int, seeds: Sequence[int],

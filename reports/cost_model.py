@@ -57,7 +57,13 @@ def _characterized_circuit(view: CardView) -> tuple[dict[str, Any], str] | None:
         config = json.loads(path.read_text()).get("config")
     except (OSError, ValueError):
         return None
-    return (config, f"characterization {path}#config") if isinstance(config, dict) else None
+    if not isinstance(config, dict):
+        return None
+    # the circuit's GainCellConfig sits at `config` or one level down (e.g. `config.cell`)
+    for key, sub in [("", config), *[(k, v) for k, v in config.items() if isinstance(v, dict)]]:
+        if "c_store_f" in sub and "w_read_n_um" in sub:
+            return sub, f"characterization {path}#config" + (f".{key}" if key else "")
+    return None
 
 
 def _circuit(view: CardView) -> tuple[dict[str, Any], str]:

@@ -54,3 +54,8 @@ def published(key: str) -> Sourced:
     entry = figs[key]
     ref = entry["source"]
     return Sourced(float(entry["value"]), entry["unit"], f"{ref} [published_figures.json:{key}]")
+
+
+def assumptions() -> dict[str, dict[str, Any]]:
+    """gaincell's own modelling assumptions from the table (key -> value, unit, note)."""
+    return {k: dict(v) for k, v in _table()["figures"].items() if k.startswith("assumption.")}

@@ -66,6 +66,7 @@ def pareto(points: Sequence[tuple[float, float]], front: Sequence[tuple[float, f
         for (x, y), lab in zip(points, labels):
             ax.annotate(lab, (x, y), fontsize=6)
     ax.set_xscale("log")
+    ax.ticklabel_format(axis="y", useOffset=False, style="plain")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)

@@ -20,7 +20,7 @@ from reports import plots
 from reports.card_view import CardView
 from reports.config import CostConfig, GPT2_124M, ModelShape
 from reports.cost_model import CostModel
-from reports.figures import Sourced, published, references
+from reports.figures import Sourced, assumptions, published, references
 from reports.gpu import GPU_KEYS, AttentionWorkload, GpuSpec, roofline, step_cost
 from reports.render import H, Image, P, Table, si, to_html, to_markdown
 from reports.sweep import RESULTS_NAME, pareto_front
@@ -193,7 +193,8 @@ def build(inp: ReportInputs) -> tuple[dict[str, Any], list[Any]]:
     sweep_rows = []
     if inp.sweep_dir is not None and (Path(inp.sweep_dir) / RESULTS_NAME).is_file():
         from gaincell.fileio import read_jsonl
-        sweep_rows = read_jsonl(Path(inp.sweep_dir) / RESULTS_NAME)
+        # only points costed with this very card (a sweep folder may hold several cards' runs)
+        sweep_rows = [r for r in read_jsonl(Path(inp.sweep_dir) / RESULTS_NAME) if r.get("card_sha256") == view.sha256]
     config = {"shape": asdict(inp.shape), "cost": inp.cost.to_dict(), "gpu_batch": inp.gpu_batch,
               "gpu_tokens": inp.gpu_tokens, "extra": [{"shape": asdict(s), "cost": c.to_dict()} for s, c in inp.extra]}
     inputs = {"card": {"name": view.name, "sha256": view.sha256}}
@@ -320,11 +321,11 @@ def _blocks(rec: dict[str, Any], inp: ReportInputs, main: CostModel, ctx: list[i
             f"(drawn sky130 transistors {si(e_main['cell_area']['transistors_m2']['value'], 'm^2')}"
             + (f", MIM capacitor {si(e_main['cell_area']['mim_capacitor_m2']['value'], 'm^2')}" if "mim_capacitor_m2" in e_main["cell_area"] else "")
             + f"). Per head {si(tot['per_head_m2']['value'], 'm^2')}, per layer {si(tot['per_layer_m2']['value'], 'm^2')}, "
-            f"model {si(tot['model_m2']['value'], 'm^2')}; the authors give about 0.5 mm^2 per head with control."),
+            f"model {si(tot['model_m2']['value'], 'm^2')}; the authors give about 0.5 mm^2 per head with control "
+            "and a cell of about 1 um^2 in a finer node than sky130's 130 nm."),
           Table(["component", "area", "source"], [[k, si(v["value"], "m^2"), v["source"][:160]] for k, v in area.items()]),
-          Image("area_breakdown", plots.stacked_bars([inp.shape.name], {k: [v["value"] * 1e6] for k, v in area.items()},
-                                                     "area per head (mm^2)", "Area per head"),
-                "Area per head by component.")]
+          Image("area_breakdown", _area_plot(rec, inp), "Area per head by component: ours (sky130 geometry and "
+                "the card) beside the authors' (second-hand figures: KV arrays and control).")]
     b.append(H(2, "Accuracy and energy"))
     pts = [(r["energy_per_token_j"], r["perplexity"]) for r in sweep_rows if r.get("perplexity") is not None]
     labels_p: list[str] | None = None
@@ -358,8 +359,22 @@ def _blocks(rec: dict[str, Any], inp: ReportInputs, main: CostModel, ctx: list[i
               Table(["component", "card fields", "card's note"], [[m["component"], ", ".join(m["fields"]), m["reason"]] for m in missing])]
     b += [H(2, "References and assumptions"),
           Table(["key", "reference"], [[k, v] for k, v in rec["references"].items()]),
+          Table(["assumption", "value", "why"], [[k, f"{v['value']:g} {v['unit']}", v.get("note", "")]
+                                                 for k, v in assumptions().items()]),
           P("Tool versions: " + ", ".join(f"{k} {v}" for k, v in rec["provenance"]["tools"].items()))]
     return b
+
+
+def _area_plot(rec: dict[str, Any], inp: ReportInputs) -> bytes:
+    kv = published("leroux2025.kv_array_area_per_head_m2").value
+    control = published("leroux2025.area_per_head_with_control_m2").value - kv
+    bars = {"paper (Leroux 2025)": {"k_array": kv / 2, "v_array": kv / 2, "digital_control": control},
+            "ours: " + inp.shape.name: {k: v["value"] for k, v in rec["main"]["area_per_head_m2"].items()}}
+    for ex in rec["extra"]:
+        bars["ours: " + ex["config"]["shape"]["name"]] = {k: v["value"] for k, v in ex["figures"]["area_per_head_m2"].items()}
+    comps = list(dict.fromkeys(c for b in bars.values() for c in b))
+    parts = {c: [b.get(c, 0.0) * 1e6 for b in bars.values()] for c in comps}
+    return plots.stacked_bars(list(bars), parts, "area per head (mm^2)", "Area per head")
 
 
 def write(record: dict[str, Any], blocks: Sequence[Any], out: Path) -> dict[str, Path]:

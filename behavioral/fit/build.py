@@ -58,7 +58,7 @@ def _mac_section(chars, tables, seed) -> tuple[dict[str, Any], dict[str, Any]]:
     t_src = f"characterization {gc.folder}: results.mac.t_max_s" if t_max else _paper_src("t_max_s")
     t_max = t_max or float(_pv("t_max_s"))
     cfg = (gc.result.get("config") or {}) if gc else {}
-    vdd = cfg.get("vdd_v")
+    vdd = cfg.get("vdd_v", (cfg.get("cell") or {}).get("vdd_v") if isinstance(cfg.get("cell"), dict) else None)
     v_ref = float(vdd) / 2 if isinstance(vdd, (int, float)) else float(_pv("v_ref_v"))
     v_src = "VDD/2 from the characterization config" if isinstance(vdd, (int, float)) else _paper_src("v_ref_v")
     if gc is not None and "mac_charge_c" in gc.arrays:
@@ -98,7 +98,7 @@ def _mac_section(chars, tables, seed) -> tuple[dict[str, Any], dict[str, Any]]:
                                      else (csv_mac or csv_iv).sha256)}
 
 
-def _decay_section(chars, tables, token_period_s, seed) -> dict[str, Any]:
+def _decay_section(chars, tables, token_period_s, seed, retention_device) -> dict[str, Any]:
     gc = _cell(chars, "gaincell")
     csv_ret = next((t for t in tables if t.kind == "retention"), None)
     tau, fit, src, temp = None, {}, "", NOMINAL_TEMPERATURE_C
@@ -116,13 +116,22 @@ def _decay_section(chars, tables, token_period_s, seed) -> dict[str, Any]:
                 per.append({"device": di, "temperature_c": temps[ti] if ti < len(temps) else None,
                             "tau_s": f["tau_s"], "family": f["family"],
                             "heldout_rms_error_fs": f["heldout_rms_error_fs"]})
+        devices = list(ret.get("devices") or range(v.shape[0]))
+        if retention_device is None:
+            di = 0
+        elif retention_device in devices:
+            di = devices.index(retention_device)
+        else:
+            raise ConfigError("retention_device", retention_device, " | ".join(map(str, devices)))
+        for p in per:
+            p["device"] = devices[p["device"]] if p["device"] < len(devices) else p["device"]
         ti = int(np.argmin([abs(x - NOMINAL_TEMPERATURE_C) for x in temps[: v.shape[1]]]))
-        nominal = [p for p in per if p["temperature_c"] == temps[ti]]
-        best = nominal[0]
+        best = next(p for p in per if p["device"] == devices[di] and p["temperature_c"] == temps[ti])
         tau, temp = best["tau_s"], temps[ti]
         fit = {"method": "scipy.optimize.least_squares per device and temperature", "per_curve": per,
-               "heldout_rms_error_fs": best["heldout_rms_error_fs"], "devices": ret.get("devices")}
-        src = f"SPICE characterization {gc.folder} (ret_v_store_v), device 0 at {temp} C"
+               "heldout_rms_error_fs": best["heldout_rms_error_fs"], "device": devices[di],
+               "devices": devices}
+        src = f"SPICE characterization {gc.folder} (ret_v_store_v), device {devices[di]} at {temp} C"
     elif csv_ret is not None:
         c = csv_ret.columns
         if "temperature_c" in c and np.ptp(c["temperature_c"]) > 0:
@@ -280,6 +289,7 @@ def build_card(
     characterizations: Mapping[str, Characterization] | None = None,
     tables: Sequence[CsvTable] = (),
     token_period_s: float | None = None,
+    retention_device: str | None = None,
     name: str = "gaincell-head",
     seed: int = 0,
 ) -> dict[str, Any]:
@@ -290,6 +300,8 @@ def build_card(
         tables: user CSV tables (kinds iv, mac, retention).
         token_period_s: time between two tokens (seconds) for the per-token decay factor
             (None: the period implied by the paper's per-token factor and tau).
+        retention_device: which simulated write device's retention the card keeps (e.g. 'si',
+            'igzo'; None: the first one).
         seed: seed of the train/held-out splits.
     """
     chars = dict(characterizations or {})
@@ -306,7 +318,7 @@ def build_card(
             **mac_hash,
         ),
         "mac": mac,
-        "decay": _decay_section(chars, tables, token_period_s, seed),
+        "decay": _decay_section(chars, tables, token_period_s, seed, retention_device),
         "c2p": _c2p_section(chars, mac["t_max_s"], seed),
         "quant": _quant_section(),
         "noise": _noise_section(chars),

@@ -184,7 +184,7 @@ def retention_job(cell: GainCellConfig, sw: GainCellSweeps, temp_c: float) -> tu
     """Hold transients after a write of `sw.v_write_v`, both write devices, at `temp_c`: a short
     transient resolving the silicon decay, then a long one for IGZO (read lines idle)."""
     c0 = dataclasses.replace(cell, temperature_c=temp_c)
-    net = header(c0, f"gain cell: retention at {temp_c:g} C") + supplies(c0)
+    net = header(c0, f"gain cell: retention at {temp_c:g} C", leakage=True) + supplies(c0)
     for dev in ("si", "igzo"):
         c = dataclasses.replace(c0, write_device=dev)
         net += cell_subckt(c, f"gc_{dev}")

@@ -73,7 +73,7 @@ def test_kv_cache_steps_equal_full_forward(kw):
 
 
 def test_fused_gradients_equal_naive():
-    q, k, v = _inputs(T=200, dtype=torch.float64)
+    q, k, v = _inputs(T=150, dtype=torch.float64)
     w = torch.randn(q.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
     for kw in (dict(), dict(quantize=False), dict(surrogate="linear")):
         s = AnalogSettings(window=128, chunk=64, **kw)
@@ -92,7 +92,8 @@ def test_gradcheck_fused_small():
     k = 0.3 + 0.3 * k  # keep phi inside (0, 1) for most pairs
     s = AnalogSettings(window=64, chunk=64, quantize=False, saturate_output=False)
     fn = lambda a, b, c: gaincell_attention(a, b, c, CARD, s, impl="fused")  # noqa: E731
-    assert torch.autograd.gradcheck(fn, tuple(t.clone().requires_grad_() for t in (q, k, v)), atol=1e-6)
+    args = tuple(t.clone().requires_grad_() for t in (q, k, v))
+    assert torch.autograd.gradcheck(fn, args, atol=1e-6, fast_mode=True)
 
 
 def test_perfect_mode_equals_ideal_formula():
@@ -142,7 +143,7 @@ def test_bfloat16_runs_close_to_float32():
     leaves = [t.to(torch.bfloat16).requires_grad_() for t in (q, k, v)]
     b = gaincell_attention(*leaves, CARD, s)
     assert b.dtype == torch.bfloat16
-    assert float((a - b.float()).abs().mean()) < 0.05 * float(a.abs().mean()) + 0.02
+    assert float((a - b.detach().float()).abs().mean()) < 0.05 * float(a.abs().mean()) + 0.02
     b.float().sum().backward()
     assert all(t.grad is not None and t.grad.dtype == torch.bfloat16 for t in leaves)
 
@@ -184,4 +185,4 @@ def test_acam_attention_causal_and_differentiable():
     step = acam_attention(q[:, :, 25:26], k[:, :, :26], v[:, :, :26], CARD, window=16, q_pos=25)
     assert torch.allclose(step[:, :, 0], out[:, :, 25])
     args = tuple(t[:, :, :12].clone().requires_grad_() for t in (q, k, v))
-    assert torch.autograd.gradcheck(lambda a, b, c: acam_attention(a, b, c, CARD, window=8), args)
+    assert torch.autograd.gradcheck(lambda a, b, c: acam_attention(a, b, c, CARD, window=8), args, fast_mode=True)

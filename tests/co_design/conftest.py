@@ -23,8 +23,8 @@ def small_text(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> P
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(small_text: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 2-layer digital GPT-2 (context 32, window 16) trained for 60 steps."""
+    """A 2-layer digital GPT-2 (context 32, window 16) trained for 200 steps (attention matters)."""
     out = tmp_path_factory.mktemp("tiny-base")
-    train_base(small_text, out, TINY, TrainConfig(steps=60, batch_size=8, lr=3e-3, warmup_steps=5,
+    train_base(small_text, out, TINY, TrainConfig(steps=200, batch_size=8, lr=3e-3, warmup_steps=5,
                                                   checkpoint_every=0, log_every=20), progress=False)
     return out

@@ -114,3 +114,22 @@ def test_acam_mode_replaces_the_k_array(card):
     assert "k_acam_array" in aa and "k_array" not in aa
     assert aa["v_array"].value == pytest.approx(g.area_per_head()["v_array"].value)
     assert a.latency_per_layer()["qk_search"].value == pytest.approx(3e-9)
+
+
+def test_cell_from_the_characterized_circuit(tmp_path, card):
+    """The transistor sizes and capacitance come from the characterization the card names."""
+    from dataclasses import asdict
+
+    from circuits.gaincell_cell import GainCellConfig
+    from gaincell.fileio import write_json
+
+    cell = asdict(GainCellConfig())
+    cell.update(c_store_f=40e-15, w_read_n_um=2.0, l_read_n_um=1.0)
+    write_json(tmp_path / "gaincell" / "result.json", {"schema": "gaincell.characterization/1", "cell": "gaincell",
+                                                       "config": {"cell": cell, "sweeps": {}}})
+    del card["provenance"]["config"]
+    card["provenance"]["characterizations"] = {"gaincell": {"folder": str(tmp_path / "gaincell")}}
+    m = CostModel.build(card, SHAPE, CostConfig(window_tokens=128, array_rows=32))
+    assert m.c_store.value == 40e-15 and "#config.cell.c_store_f" in m.c_store.source
+    assert any(t.role == "read_n" and t.w_um == 2.0 for t in m.dev.cell)
+    assert "characterization" in m.cell_area()["transistors_m2"].source

@@ -52,3 +52,21 @@ def test_bench_gpu_command_on_cpu(tmp_path, capsys):
     assert "no GPU on this machine" in out or "cuda" in out
     data = json.loads((tmp_path / "bench.json").read_text())
     assert data["config"]["batch"] == 2 and list(data["results"]) == ["protocol_batch"]
+
+
+def test_power_reading_and_energy_formula(tmp_path, monkeypatch):
+    """nvidia-smi's CSV power reading is parsed and sampled; the energy follows the authors' formula."""
+    import os
+    import time
+
+    from reports.bench import _PowerSampler, energy_per_token_j
+
+    fake = tmp_path / "nvidia-smi"  # prints what `nvidia-smi --query-gpu=power.draw ...` prints
+    fake.write_text("#!/bin/sh\necho ' 123.45'\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    assert _PowerSampler.read_w() == pytest.approx(123.45)
+    with _PowerSampler(period_s=0.01) as s:
+        time.sleep(0.2)
+    assert s.samples and s.mean_w() == pytest.approx(123.45)
+    assert energy_per_token_j(320.0, 20.0, 1.0, 64, 1024) == pytest.approx(300.0 / 65536)

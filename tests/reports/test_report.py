@@ -117,3 +117,16 @@ def test_report_command_rejects_missing_bench(tmp_path, card, capsys):
     write_json(card_path, card)
     rc = main(["report", "--card", str(card_path), "--bench", str(tmp_path / "nope.json"), "--out", str(tmp_path)])
     assert rc == 2 and "--bench" in capsys.readouterr().err
+
+
+def test_report_ignores_sweep_points_of_another_card(tmp_path, card):
+    run_sweep(card, SMALL, SweepGrid(windows=(64,), array_rows=(32,), q_bits=(4,), out_bits=(5,)), tmp_path / "sw")
+    other = dict(card, energy=dict(card["energy"], mac_read_j=1e-15))
+    rec = json.loads(make_report(ReportInputs(card=other, cost=CostConfig(window_tokens=64, array_rows=32), shape=SMALL,
+                                              sweep_dir=tmp_path / "sw", gpu_tokens=16, gpu_batch=2),
+                                 tmp_path / "r")["json"].read_text())
+    assert rec["sweep"]["points"]["value"] == 0
+    same = json.loads(make_report(ReportInputs(card=card, cost=CostConfig(window_tokens=64, array_rows=32), shape=SMALL,
+                                               sweep_dir=tmp_path / "sw", gpu_tokens=16, gpu_batch=2),
+                                  tmp_path / "r2")["json"].read_text())
+    assert same["sweep"]["points"]["value"] == 1

@@ -80,3 +80,27 @@ def test_sweep_rejects_text_without_model(tmp_path, card, capsys):
     write_json(card_path, card)
     assert main(["sweep", "--card", str(card_path), "--text", "x.txt", "--out", str(tmp_path)]) == 2
     assert "--model" in capsys.readouterr().err
+
+
+def test_sweep_perplexity_from_a_real_tiny_model(tmp_path, card):
+    """End to end with co_design: a tiny GPT-2 trained for 2 steps, evaluated per accuracy setting."""
+    from gaincell.demo import DEFAULT_TEXT
+
+    text = tmp_path / "text.txt"
+    text.write_text(DEFAULT_TEXT.read_text()[:6000] if DEFAULT_TEXT.is_file() else "To be, or not to be. " * 300)
+    model = tmp_path / "model"
+    assert main(["train-base", "--text", str(text), "--layers", "1", "--heads", "2", "--embd", "32", "--context", "64",
+                 "--window", "64", "--vocab", "300", "--steps", "2", "--batch-size", "2", "--eval-tokens", "128",
+                 "--no-progress", "--out", str(model)]) == 0
+    card_path = tmp_path / "card.json"
+    write_json(card_path, card)
+    out = tmp_path / "sw"
+    assert main(["sweep", "--card", str(card_path), "--model", str(model), "--text", str(text), "--windows", "64",
+                 "--array-rows", "32,64", "--q-bits", "4", "--out-bits", "5", "--c-store-f", "card,20e-15",
+                 "--eval-tokens", "128", "--out", str(out)]) == 0
+    rows = read_jsonl(out / RESULTS_NAME)
+    assert len(rows) == 4 and all(r["perplexity"] > 1 for r in rows)
+    evals = sorted(out.glob("evals/*/eval.json"))
+    assert len(evals) == 2  # one per (array_rows) setting; the capacitance does not change accuracy
+    rec = json.loads(evals[0].read_text())
+    assert rec["attention"] == "gaincell" and rec["attention_config"]["window"] == 64

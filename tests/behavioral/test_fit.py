@@ -1,0 +1,174 @@
+"""Fits (MAC surface, retention, c2p, aCAM, mismatch), CSV import round trips, card building from
+a characterization folder, and the `gaincell fit` command."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from behavioral.cards import card_from_dict, load_card
+from behavioral.fit.acam import fit_acam, window
+from behavioral.fit.build import build_card
+from behavioral.fit.c2p import c2p_model, fit_c2p
+from behavioral.fit.data import load_characterization, load_csv
+from behavioral.fit.decay import fit_retention
+from behavioral.fit.mac import fit_mac
+from behavioral.fit.noise import fit_cell_mismatch
+from behavioral.mac_model import PolyMacModel
+from gaincell.cli import main as gaincell_main
+from gaincell.errors import CardError, ConfigError
+from gaincell.fileio import write_json, write_npz
+
+REFERENCE_CSV = "/work/shared/data/reference_cell_iv.csv"
+T_MAX = 15e-9
+# a surface with input nonlinearity: I = (x + 0.2 x^2) * (2e-5 w + 1e-5 w^2 + 3e-5 w^3) amperes
+TRUE = PolyMacModel(((0.0,), (0.0, 2e-5, 1e-5, 3e-5), (0.0, 4e-6, 2e-6, 6e-6)), 0.45, T_MAX, (0.0, 0.9))
+
+
+def _grid():
+    x, v = np.meshgrid(np.linspace(0, 1, 11), np.linspace(0, 0.9, 19), indexing="ij")
+    return x, v
+
+
+def test_reference_table_fit_within_one_percent():
+    t = load_csv(REFERENCE_CSV)
+    card = build_card(tables=[t])
+    fit = card["mac"]["fit"]
+    print(f"reference table: {fit['family']}, held-out RMS {fit['heldout_rms_error_fs']:.4%} FS")
+    assert fit["heldout_rms_error_fs"] <= 0.01
+    # the least-squares line reproduces the authors' linear approximation (19.3 uA/V)
+    assert card["mac"]["linear_slope_a_per_v"] == pytest.approx(19.3e-6, rel=0.02)
+
+
+def test_mac_fit_recovers_input_nonlinearity():
+    x, v = _grid()
+    i = np.asarray(TRUE.current_a(x, v))
+    fit = fit_mac(x, v, i, t_max_s=T_MAX, v_ref_v=0.45)
+    assert 2 in fit.model.x_powers
+    assert fit.info["heldout_rms_error_fs"] < 1e-6
+    assert np.allclose(fit.model.current_a(x, v), i, atol=1e-12)
+
+
+def test_csv_mac_round_trip(tmp_path):
+    x, v = _grid()
+    q = np.asarray(TRUE.charge_c(x, v))
+    path = tmp_path / "mine.csv"
+    rows = "\n".join(f"{a:.6g},{b:.6g},{c:.9e}" for a, b, c in zip(x.ravel(), v.ravel(), q.ravel()))
+    path.write_text("# my cell\nX,V_STORE_V,charge_c\n" + rows + "\n")
+    table = load_csv(path)
+    assert table.kind == "mac"
+    card = card_from_dict(build_card(tables=[table]))
+    model = card.mac.model()
+    assert np.max(np.abs(model.charge_c(x, v) - q)) / np.max(np.abs(q)) < 1e-5
+    assert card.provenance["csv_inputs"][str(path)] == table.sha256
+
+
+def test_csv_errors_name_the_problem(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2\n")
+    with pytest.raises(ConfigError, match="csv columns"):
+        load_csv(bad)
+    bad.write_text("x,v_store_v,charge_c\n1,2,oops\n")
+    with pytest.raises(ConfigError, match="numeric"):
+        load_csv(bad)
+
+
+def test_retention_fit_recovers_tau(tmp_path):
+    t = np.logspace(-6, -1, 80)
+    vt = 0.45 + 0.4 * np.exp(-t / 3e-3)
+    f = fit_retention(t, vt)
+    assert f["tau_s"] == pytest.approx(3e-3, rel=1e-3)
+    path = tmp_path / "ret.csv"
+    path.write_text("time_s,v_store_v\n" + "\n".join(f"{a:.9e},{b:.9e}" for a, b in zip(t, vt)) + "\n")
+    card = card_from_dict(build_card(tables=[load_csv(REFERENCE_CSV), load_csv(path)], token_period_s=1e-6))
+    assert card.decay.tau_s == pytest.approx(3e-3, rel=1e-3)
+    assert card.decay.per_token_factor == pytest.approx(np.exp(-1e-6 / 3e-3))
+
+
+def test_c2p_fit():
+    q = np.linspace(-0.2e-12, 2e-12, 60)
+    w = c2p_model(q, 1.1e4, 0.05e-12, 15e-9)
+    f = fit_c2p(q, w)
+    assert f["slope_s_per_c"] == pytest.approx(1.1e4, rel=1e-3)
+    assert f["q_sat_c"] == pytest.approx(0.05e-12 + 15e-9 / 1.1e4, rel=1e-3)
+    assert f["heldout_rms_error_fs"] < 1e-3
+
+
+def test_acam_fit():
+    x = np.linspace(0, 0.9, 91)
+    b = np.array([[0.2, 0.35], [0.4, 0.6], [0.5, 0.55]])
+    m = 0.1 + 0.7 * window(x[None, :], b[:, :1], b[:, 1:], 120.0)
+    f = fit_acam(x, b, m)
+    assert f["steepness_per_v"] == pytest.approx(120.0, rel=0.02)
+    assert f["heldout_rms_error_fs"] < 1e-3
+
+
+def test_mismatch_fit():
+    rng = np.random.default_rng(0)
+    base = np.asarray(TRUE.charge_c(*_grid()))
+    samples = (1 + 0.03 * rng.standard_normal(200))[:, None, None] * base
+    f = fit_cell_mismatch(samples)
+    assert f["mismatch_sigma_rel"] == pytest.approx(0.03, rel=0.15)
+
+
+def _fake_characterization(root):
+    """A folder in the characterization schema (docs/INTERFACES.md) with known physics."""
+    x, v = np.linspace(0, 1, 11), np.linspace(0, 0.9, 19)
+    X, V = np.meshgrid(x, v, indexing="ij")
+    q = np.asarray(TRUE.charge_c(X, V))
+    t = np.logspace(-7, -1, 60)
+    ret = np.stack([np.stack([0.45 + 0.4 * np.exp(-t / tau) for tau in (2e-3, 1e-3)]) for _ in range(2)])
+    ret[1] = 0.45 + 0.4 * np.exp(-t[None] / 50.0)
+    rng = np.random.default_rng(1)
+    mc = (1 + 0.02 * rng.standard_normal(30))[:, None, None] * q
+    folder = root / "gaincell"
+    write_npz(folder / "data.npz", mac_x=x, mac_v_store_v=v, mac_charge_c=q, ret_time_s=t,
+              ret_v_store_v=ret, mc_x=x, mc_v_store_v=v, mc_charge_c=mc)
+    write_json(folder / "result.json", {
+        "schema": "gaincell.characterization/1", "cell": "gaincell",
+        "config": {"cell": {"vdd_v": 0.9}},
+        "provenance": {"ngspice": "ngspice-39", "corner": "tt", "temperature_c": 27, "seed": 0},
+        "results": {"mac": {"t_max_s": T_MAX, "full_scale_c": float(np.abs(q).max())},
+                    "retention": {"devices": ["si", "igzo"], "temperatures_c": [27, 85]},
+                    "read": {"energy_per_mac_j": 2e-15}, "write": {"write_time_s": 3e-9, "write_energy_j": 5e-15}},
+        "data_file": "data.npz"})
+    return folder
+
+
+def test_build_from_characterization_folder(tmp_path):
+    folder = _fake_characterization(tmp_path)
+    c = load_characterization(folder)
+    card = card_from_dict(build_card(characterizations={c.cell: c}, token_period_s=1e-6, retention_device="si"))
+    assert "SPICE" in card.mac.source and card.mac.fit["heldout_rms_error_fs"] < 1e-6
+    assert card.decay.tau_s == pytest.approx(2e-3, rel=1e-2) and card.decay.temperature_c == 27
+    assert card.noise.mismatch_sigma_rel == pytest.approx(0.02, rel=0.3)
+    assert card.energy.mac_read_j == 2e-15 and "SPICE" in card.energy.sources["mac_read_j"]
+    assert card.latency.write_time_s == 3e-9
+    igzo = card_from_dict(build_card(characterizations={c.cell: c}, token_period_s=1e-6, retention_device="igzo"))
+    assert igzo.decay.tau_s == pytest.approx(50.0, rel=1e-2)
+    with pytest.raises(ConfigError, match="retention_device"):
+        build_card(characterizations={c.cell: c}, retention_device="nope")
+
+
+def test_bad_characterization_folder(tmp_path):
+    folder = tmp_path / "x"
+    folder.mkdir()
+    (folder / "result.json").write_text(json.dumps({"schema": "other/1"}))
+    with pytest.raises(CardError, match="schema"):
+        load_characterization(folder)
+
+
+def test_gaincell_fit_command(tmp_path, capsys):
+    out = tmp_path / "fit"
+    rc = gaincell_main(["fit", "--csv", REFERENCE_CSV, "--out", str(out)])
+    assert rc == 0
+    card = load_card(out / "card.json")
+    assert card.mac.fit["heldout_rms_error_fs"] <= 0.01
+    assert "held-out RMS error" in capsys.readouterr().out
+    folder = _fake_characterization(tmp_path / "chars")
+    rc = gaincell_main(["fit", "--characterization", str(folder), "--token-period-s", "1e-6",
+                        "--out", str(tmp_path / "fit2")])
+    assert rc == 0 and "SPICE" in load_card(tmp_path / "fit2" / "card.json").mac.source
+    assert gaincell_main(["fit", "--csv", str(tmp_path / "missing.csv"), "--out", str(out)]) == 2
