@@ -98,7 +98,8 @@ def acam_attention(
 
     q: (B, H, Tq, D) search voltages, k: (B, H, Tk, D) stored window centres (volts; each cell
     holds bounds k -/+ card.acam.width_v / 2), v: (B, H, Tk, Dv) values. Weights
-    m_ij = prod_d window_d(q_i; k_j) (product combine: see `primitives.acam_match`) over the causal
+    m_ij = prod_d window_d(q_i; k_j) (the card's combine, product by default: see
+    `primitives.acam_match`) over the causal
     sliding window; with `normalize` the weights are divided by their sum + eps (a digital
     normalization), else used as they are. Differentiable; memory O(Tq * Tk * D) per query chunk.
     """
@@ -119,7 +120,7 @@ def acam_attention(
         qpos = torch.arange(q0 + i0, q0 + i1, device=q.device)
         age = qpos[:, None] - kpos[None, :]
         vis = ((age >= 0) & (age < window)).to(cd)
-        m = acam_match(q[:, :, i0:i1].to(cd), k.to(cd), a.width_v, a.steepness_per_v) * vis
+        m = acam_match(q[:, :, i0:i1].to(cd), k.to(cd), a.width_v, a.steepness_per_v, a.combine) * vis
         if normalize:
             m = m / (m.sum(-1, keepdim=True) + eps)
         outs.append(m @ v.to(cd))

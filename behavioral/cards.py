@@ -135,7 +135,7 @@ _SPEC: dict[str, dict[str, _F]] = {
 SECTIONS = tuple(_SPEC)
 MAC_MODELS = ("poly_xv",)
 ACAM_MODELS = ("sigmoid_window",)
-ACAM_COMBINE = ("product",)
+ACAM_COMBINE = ("product", "sum")
 
 
 # --- typed sections -------------------------------------------------------------------------
@@ -216,7 +216,8 @@ class NoiseSection:
 
 @dataclass(frozen=True)
 class AcamSection:
-    """aCAM cell window: match = sigmoid(s(x-lo)) * (1 - sigmoid(s(x-hi))), hi - lo = width_v."""
+    """aCAM cell window: match = sigmoid(s(x-lo)) * (1 - sigmoid(s(x-hi))), hi - lo = width_v;
+    `combine` says how a row's cells combine on the match line: 'product' or 'sum' (mean)."""
 
     model_name: str
     width_v: float

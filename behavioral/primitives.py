@@ -162,7 +162,7 @@ def acam_cell_match(x: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, steepne
 
 
 def acam_match(q_v: torch.Tensor, k_v: torch.Tensor, width_v: float, steepness_per_v: float,
-               eps: float = 1e-30) -> torch.Tensor:
+               combine: str = "product") -> torch.Tensor:
     """Match-line degree of every query against every stored key window (product combine).
 
     q_v: (..., N, D) search voltages; k_v: (..., M, D) stored window centres (volts), each cell
@@ -179,7 +179,11 @@ def acam_match(q_v: torch.Tensor, k_v: torch.Tensor, width_v: float, steepness_p
     x = q_v.unsqueeze(-2)
     logm = torch.nn.functional.logsigmoid(steepness_per_v * (x - lo)) + torch.nn.functional.logsigmoid(
         -steepness_per_v * (x - hi))
-    return torch.exp(logm.sum(-1))
+    if combine == "product":
+        return torch.exp(logm.sum(-1))
+    if combine == "sum":
+        return torch.exp(logm).mean(-1)
+    raise ConfigError("combine", combine, "product | sum")
 
 
 # --- everything bound to one card ------------------------------------------------------------
@@ -235,4 +239,4 @@ class Primitives:
     def acam(self, q_v: torch.Tensor, k_v: torch.Tensor) -> torch.Tensor:
         """aCAM match degrees with the card's window (the same in perfect mode: it is the algorithm)."""
         a = self.card.acam
-        return acam_match(q_v, k_v, a.width_v, a.steepness_per_v)
+        return acam_match(q_v, k_v, a.width_v, a.steepness_per_v, a.combine)

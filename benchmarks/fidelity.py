@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 from behavioral.fit.build import build_card  # noqa: E402
 from behavioral.fit.data import load_characterization, load_csv  # noqa: E402
 
-REFERENCE_CSV = Path("/work/shared/data/reference_cell_iv.csv")
+REFERENCE_CSV = ROOT.parent / "shared" / "data" / "reference_cell_iv.csv"
 
 
 def _err(section: dict) -> float | None:
@@ -49,25 +49,32 @@ def main(argv=None) -> int:
     rows = []
     out: dict = {"mac_rms_error_fs": None, "c2p_rms_error_fs": None, "retention_rms_error_fs": None,
                  "acam_rms_error_fs": None, "characterizations": [str(d) for d in folders]}
-    if "gaincell" in chars and "mac_charge_c" in chars["gaincell"].arrays:
-        card = build_card(characterizations=chars)
-        out["mac_rms_error_fs"] = _err(card["mac"])
-        out["mac_family"] = card["mac"]["fit"]["family"]
-        out["mac_n_test"] = card["mac"]["fit"]["n_test"]
-        rows.append(("MAC surface (SPICE)", out["mac_rms_error_fs"], card["mac"]["fit"]["family"]))
+    spice_mac = "gaincell" in chars and "mac_charge_c" in chars["gaincell"].arrays
+    ref_tables = [load_csv(args.reference_csv)] if Path(args.reference_csv).is_file() else []
+    if chars and (spice_mac or ref_tables):
+        # without our SPICE MAC data the authors' table stands in for the MAC section only
+        card = build_card(characterizations=chars, tables=[] if spice_mac else ref_tables)
+        if spice_mac:
+            out["mac_rms_error_fs"] = _err(card["mac"])
+            out["mac_family"] = card["mac"]["fit"]["family"]
+            out["mac_n_test"] = card["mac"]["fit"]["n_test"]
+            rows.append(("MAC surface (SPICE)", out["mac_rms_error_fs"], card["mac"]["fit"]["family"]))
         if "SPICE" in card["decay"]["source"]:
             out["retention_rms_error_fs"] = _err(card["decay"])
             rows.append(("retention (SPICE)", out["retention_rms_error_fs"], card["decay"]["fit"].get("device")))
         if "SPICE" in card["c2p"]["source"]:
             out["c2p_rms_error_fs"] = _err(card["c2p"])
-            rows.append(("charge-to-pulse (SPICE)", out["c2p_rms_error_fs"], "clip(slope*(Q-offset))"))
+            rows.append(("charge-to-pulse (SPICE)", out["c2p_rms_error_fs"], "clip(slope*(Q-offset), 0, t_max)"))
         if "SPICE" in card["acam"]["source"]:
             out["acam_rms_error_fs"] = _err(card["acam"])
-            rows.append(("aCAM window (SPICE)", out["acam_rms_error_fs"], "two-sigmoid window"))
-        if card["noise"]["mismatch_sigma_rel"] is not None:
-            out["mismatch_sigma_rel"] = card["noise"]["mismatch_sigma_rel"]
-    if Path(args.reference_csv).is_file():
-        ref = build_card(tables=[load_csv(args.reference_csv)])
+            out["acam_combine"] = card["acam"]["combine"]
+            rows.append(("aCAM window (SPICE)", out["acam_rms_error_fs"], f"two-sigmoid window, "
+                         f"{card['acam']['combine']} along the match line"))
+        for key in ("mismatch_sigma_rel", "c2p_gain_sigma_rel", "c2p_offset_sigma_c"):
+            if card["noise"][key] is not None:
+                out[key] = card["noise"][key]
+    if ref_tables:
+        ref = build_card(tables=ref_tables)
         out["reference_table_mac_rms_error_fs"] = _err(ref["mac"])
         rows.append(("MAC, authors' I-V table", out["reference_table_mac_rms_error_fs"], ref["mac"]["fit"]["family"]))
     print(f"characterization folders: {', '.join(map(str, folders)) or 'none found (run `gaincell characterize`)'}")

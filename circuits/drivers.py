@@ -133,7 +133,9 @@ class PwmDriverConfig:
     The gain cell's read lines idle at `v_idle_v` (VDD/2); during the pulse the read line `rl`
     goes to `v_pulse_v` and, when `complementary`, its complement `rlb` to vdd - v_pulse_v
     (see circuits/gaincell_cell.py). Each line is a tapered inverter chain on vdd whose last
-    stage sits between the pulse level and the idle rail. The pulse width is
+    stage sits between the pulse level and the idle rail; the stages before it run on the
+    logic supply `v_logic_v` (1.8 V, the sky130 core-logic level of the timing counter). The
+    pulse width is
     code / (2**bits - 1) * t_max_s. Standalone, each line is loaded by `n_cols` cells
     (`c_cell_f` each: the read pair's junction) plus wire (`c_wire_per_col_f`).
     """
@@ -152,6 +154,7 @@ class PwmDriverConfig:
     wn_first_um: float = 1.0
     p_to_n_ratio: float = 2.0
     lvt: bool = True
+    v_logic_v: float = 1.8
     t_edge_s: float = 20e-12
     corner: str = "tt"
     temperature_c: float = 27.0
@@ -171,6 +174,7 @@ class PwmDriverConfig:
         in_range("wn_first_um", self.wn_first_um, 0.42, 100.0)
         in_range("p_to_n_ratio", self.p_to_n_ratio, 0.5, 5.0)
         one_of("lvt", self.lvt, (True, False))
+        in_range("v_logic_v", self.v_logic_v, self.vdd_v, 1.95)
         in_range("t_edge_s", self.t_edge_s, 1e-12, 1e-9)
         one_of("corner", self.corner, SKY130_CORNERS)
         in_range("temperature_c", self.temperature_c, -55.0, 150.0)
@@ -195,20 +199,36 @@ class PwmDriverConfig:
         return np.asarray(code) / (self.levels - 1) * self.t_max_s
 
 
-def pwm_chain_subckt(cfg: PwmDriverConfig, name: str = "pwmdrv") -> str:
-    """Tapered inverter chain `name in out vdd vhi vlo`: every stage on vdd/0 except the last,
-    which swings between `vlo` and `vhi`. Stage k has nfet width wn_first_um * taper**k."""
-    lines = []
-    for k in range(cfg.n_stages):
+def pwm_row_subckt(cfg: PwmDriverConfig, name: str = "pwmrow") -> str:
+    """Row driver `name in rl rlb vlogic vpulse vmid`.
+
+    A tapered chain of inverters on the logic supply `vlogic` (the 1.8 V domain of the timing
+    counter: its full swing turns the analog-rail final stages fully on and off) ends in:
+    - `rl`: an inverter between `vpulse` and `vmid` (idle at vmid, pulse at vpulse);
+    - `rlb` (when complementary): an nfet pull-up to `vmid` gated by the same node and an nfet
+      pull-down to ground gated by its inverse (idle at vmid, pulse at 0 V); nfets with a
+      1.8 V gate drive conduct well at both levels, where a pfet to vmid would not.
+    Stage k has nfet width wn_first_um * taper**k; the final stages use k = n_stages - 1.
+    """
+    n, p, ln, lp = _flavor(cfg.lvt)
+    lines = [f".subckt {name} in rl rlb vlogic vpulse vmid"]
+    nodes = ["in"] + [f"s{k}" for k in range(1, cfg.n_stages)]
+    for k in range(cfg.n_stages - 1):
         wn = cfg.wn_first_um * cfg.taper**k
-        lines.append(inverter_subckt(f"{name}_inv{k}", wn, wn * cfg.p_to_n_ratio, cfg.lvt))
-    body = [f".subckt {name} in out vdd vhi vlo"]
-    nodes = ["in"] + [f"s{k}" for k in range(1, cfg.n_stages)] + ["out"]
-    for k in range(cfg.n_stages):
-        last = k == cfg.n_stages - 1
-        body.append(f"Xi{k} {nodes[k]} {nodes[k + 1]} {'vhi' if last else 'vdd'} {'vlo' if last else '0'} {name}_inv{k}")
-    body.append(f".ends {name}")
-    return "\n".join(lines + body)
+        lines += [fet(f"p{k}", nodes[k + 1], nodes[k], "vlogic", "vlogic", p, wn * cfg.p_to_n_ratio, lp),
+                  fet(f"n{k}", nodes[k + 1], nodes[k], "0", "0", n, wn, ln)]
+    last = nodes[-1]
+    wn = cfg.wn_first_um * cfg.taper ** (cfg.n_stages - 1)
+    lines += [fet("pf", "rl", last, "vpulse", "vpulse", p, wn * cfg.p_to_n_ratio, lp),
+              fet("nf", "rl", last, "vmid", "0", n, wn, ln)]
+    if cfg.complementary:
+        wb = cfg.wn_first_um * cfg.taper ** (cfg.n_stages - 2)
+        lines += [fet("pb", "lastb", last, "vlogic", "vlogic", p, wb * cfg.p_to_n_ratio, lp),
+                  fet("nb", "lastb", last, "0", "0", n, wb, ln),
+                  fet("nfu", "vmid", last, "rlb", "0", n, wn, ln),
+                  fet("nfd", "rlb", "lastb", "0", "0", n, wn, ln)]
+    lines.append(f".ends {name}")
+    return "\n".join(lines)
 
 
 def pwm_input_pwl(cfg: PwmDriverConfig, code: int, t_start_s: float, active_high: bool = True) -> list[tuple[float, float]]:
@@ -219,7 +239,7 @@ def pwm_input_pwl(cfg: PwmDriverConfig, code: int, t_start_s: float, active_high
     """
     width = float(cfg.ideal_width_s(code))
     invert = (cfg.n_stages % 2 == 1) == active_high
-    hi, lo = (0.0, cfg.vdd_v) if invert else (cfg.vdd_v, 0.0)
+    hi, lo = (0.0, cfg.v_logic_v) if invert else (cfg.v_logic_v, 0.0)
     pts = [(0.0, lo)]
     if width > 0:
         e = cfg.t_edge_s
@@ -228,23 +248,13 @@ def pwm_input_pwl(cfg: PwmDriverConfig, code: int, t_start_s: float, active_high
     return pts
 
 
-def pwm_row_driver_lines(cfg: PwmDriverConfig, tag: str, code_or_width: float, t_start_s: float,
-                         rl: str, rlb: str, vdd: str = "vdd", vmid: str = "vmid",
-                         is_fraction: bool = False) -> list[str]:
-    """Both chains of one row (subckts `pwmdrv_p`/`pwmdrv_n` must be defined) with their
-    digital inputs. `code_or_width` is a code, or a pulse fraction in [0, 1] if is_fraction."""
-    code = code_or_width * (cfg.levels - 1) if is_fraction else code_or_width
-    lines = [f"vpin{tag} pin{tag} 0 {pwl(pwm_input_pwl(cfg, code, t_start_s, True))}",
-             f"Xdp{tag} pin{tag} {rl} {vdd} {vdd} {vmid} pwmdrv_p"]
-    if cfg.complementary:
-        lines += [f"vnin{tag} nin{tag} 0 {pwl(pwm_input_pwl(cfg, code, t_start_s, False))}",
-                  f"Xdn{tag} nin{tag} {rlb} {vdd} {vmid} 0 pwmdrv_n"]
-    return lines
-
-
-def pwm_subckts(cfg: PwmDriverConfig) -> str:
-    """Definitions of the read-line (`pwmdrv_p`) and complementary-line (`pwmdrv_n`) chains."""
-    return pwm_chain_subckt(cfg, "pwmdrv_p") + "\n" + pwm_chain_subckt(cfg, "pwmdrv_n")
+def pwm_row_driver_lines(cfg: PwmDriverConfig, tag: str, code: float, t_start_s: float,
+                         rl: str, rlb: str, vlogic: str = "vlogic", vpulse: str = "vdd",
+                         vmid: str = "vmid") -> list[str]:
+    """One row driver (subckt `pwmrow` must be defined) and its digital input for `code`
+    (fractional codes give intermediate widths). Without `complementary`, rlb is unused."""
+    return [f"vpin{tag} pin{tag} 0 {pwl(pwm_input_pwl(cfg, code, t_start_s, True))}",
+            f"Xd{tag} pin{tag} {rl} {rlb} {vlogic} {vpulse} {vmid} pwmrow"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -365,14 +375,16 @@ def drivers_netlist(pwm: PwmDriverConfig, dac: WriteDacConfig) -> str:
 
         raise ConfigError("dac.corner", dac.corner, f"the PWM driver's corner/temperature ({pwm.corner})")
     lines = [f"* gaincell drivers: {pwm.levels}-code PWM read driver and {dac.levels}-code write DAC",
-             lib_line(pwm.corner), f".temp {pwm.temperature_c:g}", pwm_subckts(pwm)]
+             lib_line(pwm.corner), f".temp {pwm.temperature_c:g}", pwm_row_subckt(pwm)]
     # the pulse level of rl is the chain's vdd (v_pulse_v), of rlb the ground rail; each code
     # has its own supply and idle-rail sources so its energy can be read
     saves = ["time"]
     for c in range(pwm.levels):
-        lines += [f"vddp{c} vddp{c} 0 {pwm.v_pulse_v:.6g}", f"vmidp{c} vmidp{c} 0 {pwm.v_idle_v:.6g}"]
-        lines += pwm_row_driver_lines(pwm, str(c), c, PWM_T_START_S, f"rl{c}", f"rlb{c}", f"vddp{c}", f"vmidp{c}")
-        saves.append(f"vmidp{c}#branch")
+        lines += [f"vddp{c} vddp{c} 0 {pwm.v_pulse_v:.6g}", f"vmidp{c} vmidp{c} 0 {pwm.v_idle_v:.6g}",
+                  f"vlogp{c} vlogp{c} 0 {pwm.v_logic_v:.6g}"]
+        lines += pwm_row_driver_lines(pwm, str(c), c, PWM_T_START_S, f"rl{c}", f"rlb{c}",
+                                      f"vlogp{c}", f"vddp{c}", f"vmidp{c}")
+        saves += [f"vmidp{c}#branch", f"vlogp{c}#branch"]
         lines.append(f"cline{c} rl{c} 0 {pwm.c_line_f:.6e}")
         saves += [f"v(rl{c})", f"vddp{c}#branch"]
         if pwm.complementary:
@@ -393,7 +405,7 @@ def drivers_netlist(pwm: PwmDriverConfig, dac: WriteDacConfig) -> str:
         saves += [f"v(sn{c})", f"v(wbl{c})", f"i(vdac{c})"]
     lines.append(".ic " + " ".join(ics))
     t_stop = max(PWM_T_START_S + pwm.t_max_s + 3e-9, t_off + 1.5e-9)
-    lines.append(f".tran 2p {t_stop:.6e}")
+    lines.append(f".tran 2p {t_stop:.6e} 0 50p")
     lines.append(".save " + " ".join(saves))
     lines.append(".end")
     return "\n".join(lines) + "\n"
@@ -443,9 +455,10 @@ def measure_drivers(result, pwm: PwmDriverConfig, dac: WriteDacConfig) -> Driver
             width_b.append(pulse_width(t, -result.vec(f"v(rlb{c})"), -mid_b, 0.0, t[-1]))
         rise.append(_edge_time(t, v, pwm.v_idle_v, pwm.v_pulse_v, True))
         fall.append(_edge_time(t, v, pwm.v_idle_v, pwm.v_pulse_v, False))
-        # all stages of both chains draw from vddp<c>: energy of this row's pulse
+        # this row's supplies: pulse level, idle (mid) rail and logic supply
         energy.append(energy_from_supply(t, result.vec(f"vddp{c}#branch"), pwm.v_pulse_v, 0.0, t[-1])
-                      + energy_from_supply(t, result.vec(f"vmidp{c}#branch"), pwm.v_idle_v, 0.0, t[-1]))
+                      + energy_from_supply(t, result.vec(f"vmidp{c}#branch"), pwm.v_idle_v, 0.0, t[-1])
+                      + energy_from_supply(t, result.vec(f"vlogp{c}#branch"), pwm.v_logic_v, 0.0, t[-1]))
     # subtract the static (leakage) energy the chains draw at code 0 over the same window
     energy = np.array(energy) - energy[0]
     t_on, t_off = DAC_T_START_S, DAC_T_START_S + dac.t_write_s

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -68,9 +68,12 @@ def _cells() -> list[str]:
 
 
 def plan(out: Path, text: Path, cfg: DemoConfig, seed: int = 0, device: str = "cpu",
-         eval_text: Path | None = None) -> list[Step]:
+         eval_text: Path | None = None, cells: Sequence[str] | None = None,
+         fit_csv: Sequence[Path] = ()) -> list[Step]:
     """The demo's steps, in order, with their output locations under `out`. Training uses
-    `text`; the evaluations score `eval_text` (the held-out split; default `text`)."""
+    `text`; the evaluations score `eval_text` (the held-out split; default `text`). `cells`:
+    circuits to characterize (None: all); `fit_csv`: the user's own device tables for the fit."""
+    cells = _cells() if cells is None else list(cells)
     common = ["--seed", str(seed)]
     dev = ["--device", device]
     char = out / "characterize"
@@ -82,9 +85,10 @@ def plan(out: Path, text: Path, cfg: DemoConfig, seed: int = 0, device: str = "c
     v = str(eval_text or text)
     return [
         *[Step(f"characterize {cell}", ["characterize", "--cell", cell, "--quick", "--out", str(char), *common],
-               char / cell / "result.json") for cell in _cells()],
-        Step("fit", ["fit", "--characterization", *[str(char / cell) for cell in _cells()], "--out",
-                     str(card.parent), *common], card),
+               char / cell / "result.json") for cell in cells],
+        Step("fit", ["fit", *(["--characterization", *[str(char / cell) for cell in cells]] if cells else []),
+                     *(["--csv", *map(str, fit_csv)] if fit_csv else []), "--out", str(card.parent), *common],
+             card),
         Step("train-base", ["train-base", "--text", t, "--layers", str(cfg.layers), "--heads", str(cfg.heads),
                             "--embd", str(cfg.embd), "--context", str(cfg.context), "--window", str(cfg.window),
                             "--vocab", str(cfg.vocab), "--steps", str(cfg.train_steps), "--batch-size",
@@ -123,6 +127,22 @@ def write_validation_split(text: Path, dest: Path) -> Path:
     return write_text(dest, held_out)
 
 
+def _check_settings(path: Path, settings: dict, force: bool) -> None:
+    """Record the demo's settings; refuse to resume a run made with other settings (the skipped
+    steps would not match), unless --force reruns everything."""
+    import json
+
+    from gaincell.fileio import write_json
+
+    if path.exists() and not force:
+        old = json.loads(path.read_text())
+        if old != json.loads(json.dumps(settings)):
+            changed = sorted(k for k in set(old) | set(settings) if old.get(k) != json.loads(json.dumps(settings)).get(k))
+            raise ConfigError("demo settings", ", ".join(changed),
+                              f"the settings of the run already in {path.parent} (rerun with --force or another --out)")
+    write_json(path, settings)
+
+
 def run_plan(steps: Sequence[Step], runner: Callable[[list[str]], int], force: bool = False) -> int:
     """Run the steps not done yet; stop at the first failure (returning its exit status)."""
     for i, step in enumerate(steps, 1):
@@ -156,6 +176,10 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     p.add_argument("--text", default=str(DEFAULT_TEXT), help="training text (default: tinyshakespeare)")
     p.add_argument("--force", action="store_true", help="rerun steps whose outputs exist")
     p.add_argument("--dry-run", action="store_true", help="print the steps and exit")
+    p.add_argument("--cells", default="all",
+                   help="circuits to characterize, comma-separated, 'all' or 'none' (default all)")
+    p.add_argument("--fit-csv", nargs="*", default=[], metavar="FILE",
+                   help="your own device tables for the fit (e.g. ../shared/data/reference_cell_iv.csv)")
     for f in fields(DemoConfig):
         p.add_argument("--" + f.name.replace("_", "-"), type=type(f.default), default=None,
                        help=f"(default {f.default})")
@@ -172,11 +196,28 @@ def _demo(args: argparse.Namespace) -> int:
                         if getattr(args, f.name) is not None})
     out = Path(args.out or Path("runs") / "demo")
     val = out / "data" / "validation.txt"
-    steps = plan(out, text, cfg, seed=args.seed, device=args.device, eval_text=val)
+    if args.cells == "all":
+        cells = _cells()
+    elif args.cells == "none":
+        cells = []
+    else:
+        cells = [c.strip() for c in args.cells.split(",") if c.strip()]
+        unknown = sorted(set(cells) - set(_cells()))
+        if unknown:
+            raise ConfigError("--cells", unknown[0], "all | none | comma-separated " + ", ".join(_cells()))
+    if not cells and not args.fit_csv:
+        raise ConfigError("--cells", args.cells, "at least one circuit, or --fit-csv tables to fit from")
+    for f in args.fit_csv:
+        if not Path(f).is_file():
+            raise ConfigError("--fit-csv", f, "an existing CSV file")
+    steps = plan(out, text, cfg, seed=args.seed, device=args.device, eval_text=val, cells=cells,
+                 fit_csv=[Path(f) for f in args.fit_csv])
     if args.dry_run:
         for s in steps:
             print(f"gaincell {' '.join(s.argv)}    # done when {s.done} exists")
         return 0
+    _check_settings(out / "demo_config.json", {"config": asdict(cfg), "text": str(text), "cells": cells,
+                                                "fit_csv": list(args.fit_csv), "seed": args.seed}, args.force)
     if not val.exists():
         write_validation_split(text, val)
     t0 = time.perf_counter()

@@ -96,6 +96,8 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     p.add_argument("--kv-bits", type=int, default=None, help="K/V DAC bits (default: card)")
     p.add_argument("--out-bits", type=int, default=None, help="tile output bits (default: card)")
     p.add_argument("--c-store-f", type=float, default=None, help="storage capacitance, F (default: card)")
+    p.add_argument("--context", type=int, default=None,
+                   help="context length (tokens) the mean energy per token is taken over (default: the model's)")
     p.add_argument("--bench", default=None, help=f"bench.json of bench-gpu (default {DEFAULT_BENCH} if present)")
     p.add_argument("--eval", action="append", default=None, help="eval.json (repeatable; default: runs/eval/**)")
     p.add_argument("--sweep", default=None, help=f"sweep folder (default {DEFAULT_SWEEP} if present)")
@@ -162,7 +164,7 @@ def _report(args: argparse.Namespace) -> int:
     sweep = Path(args.sweep) if args.sweep else (DEFAULT_SWEEP if DEFAULT_SWEEP.is_dir() else None)
     out = Path(args.out or Path("runs") / "report")
     paths = make_report(ReportInputs(card=card, cost=cost, shape=shape, extra=extra, bench_file=bench,
-                                     eval_files=evals, sweep_dir=sweep), out)
+                                     eval_files=evals, sweep_dir=sweep, context_tokens=args.context), out)
     print(f"[report] {paths['markdown']}\n[report] {paths['html']}\n[report] {paths['json']}")
     return 0
 

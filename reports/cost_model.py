@@ -22,8 +22,10 @@ Every number is a `Sourced` whose source names the card field, table entry or fo
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from gaincell.errors import CardError
@@ -45,9 +47,6 @@ def _sum(items: dict[str, Sourced], unit: str, what: str) -> Sourced:
 def _characterized_circuit(view: CardView) -> tuple[dict[str, Any], str] | None:
     """The config of the gain-cell characterization the card was fitted from
     (`provenance.characterizations.gaincell.folder`/result.json), if readable."""
-    import json
-    from pathlib import Path
-
     chars = (view.data.get("provenance") or {}).get("characterizations") or {}
     folder = (chars.get("gaincell") or {}).get("folder") if isinstance(chars, dict) else None
     if not folder:

@@ -48,6 +48,7 @@ class ReportInputs:
         sweep_dir: folder of a `gaincell sweep` (None: no sweep).
         gpu_tokens: tokens of the GPU roofline protocol (authors: 1024).
         gpu_batch: batch of the GPU protocol (authors: 64).
+        context_tokens: context length the per-token energy is averaged over (None: the shape's).
     """
 
     card: Any
@@ -59,6 +60,7 @@ class ReportInputs:
     sweep_dir: Path | None = None
     gpu_tokens: int = 1024
     gpu_batch: int = 64
+    context_tokens: int | None = None
 
 
 def _d(x: dict[str, Sourced]) -> dict[str, Any]:
@@ -179,7 +181,7 @@ def build(inp: ReportInputs) -> tuple[dict[str, Any], list[Any]]:
     """Compute the report: (JSON record, render blocks)."""
     view = CardView.from_any(inp.card)
     main = CostModel.build(view, inp.shape, inp.cost)
-    summary = main.summary()
+    summary = main.summary(inp.context_tokens)
     steady = main.energy_per_token(max(inp.cost.window_tokens, inp.shape.context_tokens) - 1)
     analog_e = steady["attention_core_per_layer_j"]
     analog_t = main.latency_per_token()["attention_per_layer_s"]
@@ -196,6 +198,7 @@ def build(inp: ReportInputs) -> tuple[dict[str, Any], list[Any]]:
         # only points costed with this very card (a sweep folder may hold several cards' runs)
         sweep_rows = [r for r in read_jsonl(Path(inp.sweep_dir) / RESULTS_NAME) if r.get("card_sha256") == view.sha256]
     config = {"shape": asdict(inp.shape), "cost": inp.cost.to_dict(), "gpu_batch": inp.gpu_batch,
+              "context_tokens": inp.context_tokens or inp.shape.context_tokens,
               "gpu_tokens": inp.gpu_tokens, "extra": [{"shape": asdict(s), "cost": c.to_dict()} for s, c in inp.extra]}
     inputs = {"card": {"name": view.name, "sha256": view.sha256}}
     if inp.bench_file is not None:
@@ -294,6 +297,10 @@ def _blocks(rec: dict[str, Any], inp: ReportInputs, main: CostModel, ctx: list[i
                 [[k, si(v["value"], "J"), v["source"][:160]] for k, v in e_main["energy_per_head_steady_j"].items()]),
           Table(["roll-up", "energy", "source"],
                 [[k, si(v["value"], "J"), v["source"][:160]] for k, v in e_main["energy_per_token_steady"].items()])]
+    ctx_n = rec["config"]["context_tokens"]
+    mean_head = sum(v["value"] for v in e_main["energy_per_head_mean_j"].values())
+    b.append(P(f"Averaged over generating tokens 1..{ctx_n} (the window filling up, then sliding): "
+               f"{si(mean_head, 'J')} per token per head."))
     bars = {"ours: " + inp.shape.name: e_main["energy_per_head_steady_j"]}
     for ex in rec["extra"]:
         bars["ours: " + ex["config"]["shape"]["name"]] = ex["figures"]["energy_per_head_steady_j"]

@@ -48,3 +48,42 @@ def fit_acam(v_in_v: np.ndarray, bounds_v: np.ndarray, match_v: np.ndarray, *,
             "edge_shift_hi_v": float(res.x[2]),
             "width_v": float(width0 + res.x[2] - res.x[1]), "heldout_rms_error_fs": err,
             "match_low_v": lo_m, "match_high_v": hi_m, "n_points": int(y.size)}
+
+
+def fit_match_line(n_outside: np.ndarray, ml_v: np.ndarray) -> dict[str, Any]:
+    """Choose how per-cell matches combine along a row from the sensed match-line voltage
+    versus the number of cells outside their window.
+
+    Candidates (3 parameters each, scipy.optimize.least_squares on all points, RMS error as a
+    fraction of the swing): `product`: V = V_low + (V_high - V_low) * r**n (each mismatching
+    cell multiplies the surviving level by r, as a precharged line discharging through parallel
+    paths does); `sum`: V = V_high - s * n, floored at V_low (each cell removes a fixed share).
+    The physics favours `product`; `sum` is chosen only when its error is under half the
+    product's (a row sweep has few points, so held-out splits cannot identify the level).
+    """
+    n = np.asarray(n_outside, float).ravel()
+    v = np.asarray(ml_v, float).ravel()
+    if n.size < 3 or n.shape != v.shape:
+        raise ConfigError("acam_row_ml_v", n.size, ">= 3 points, one per count of cells outside")
+    swing = float(np.ptp(v)) or 1.0
+    v_hi0, v_lo0 = float(v[np.argmin(n)]), float(v.min())
+
+    def product(p, x):
+        return p[1] + (p[0] - p[1]) * np.exp(-np.exp(p[2]) * x)
+
+    def linear(p, x):
+        return np.maximum(p[0] - np.exp(p[2]) * x, p[1])
+
+    starts = {"product": [[v_hi0, v_lo0, np.log(r)] for r in (0.1, 0.7, 3.0)],
+              "sum": [[v_hi0, v_lo0, np.log(swing / max(float(np.ptp(n)), 1.0) * f)] for f in (0.3, 1.0, 3.0)]}
+    fns = {"product": product, "sum": linear}
+    out: dict[str, Any] = {"method": "scipy.optimize.least_squares (best of 3 starts); sum only if its "
+                                     "RMS error < 0.5 x the product's", "candidates": {}}
+    for name, fn in fns.items():
+        best = min((least_squares(lambda p: (fn(p, n) - v) / swing, p0) for p0 in starts[name]),
+                   key=lambda r: r.cost)
+        out["candidates"][name] = float(np.sqrt(np.mean(((fn(best.x, n) - v) / swing) ** 2)))
+    c = out["candidates"]
+    out["combine"] = "sum" if c["sum"] < 0.5 * c["product"] else "product"
+    out["rms_error_fs"] = c[out["combine"]]
+    return out

@@ -18,7 +18,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from behavioral.cards import SCHEMA, card_from_dict
-from behavioral.fit.acam import fit_acam
+from behavioral.fit.acam import fit_acam, fit_match_line
 from behavioral.fit.c2p import fit_c2p
 from behavioral.fit.data import Characterization, CsvTable, iv_pwm_slice
 from behavioral.fit.decay import fit_retention, per_token_factor
@@ -165,9 +165,10 @@ def _c2p_section(chars, t_max_mac, seed) -> dict[str, Any]:
     s_qk, s_sv = float(_pv("s_sat_qk_a")), float(_pv("s_sat_sv_a"))
     if c2p is not None and "c2p_charge_c" in c2p.arrays:
         f = fit_c2p(c2p.array("c2p_charge_c"), c2p.array("c2p_pulse_width_s"), seed=seed)
-        # our converter saturates at q_sat: the Q.K saturation current is q_sat / t_max;
-        # the S.V converter keeps the paper's ratio s_sv / s_qk
-        s_qk_ours = f["q_sat_c"] / f["t_max_s"]
+        # our converter saturates at q_sat: the column's saturation mean current is q_sat divided
+        # by the read (integration) window t_max of the MAC; the S.V converter keeps the paper's
+        # ratio s_sv / s_qk
+        s_qk_ours = f["q_sat_c"] / t_max_mac
         return {"t_max_s": f["t_max_s"], "s_sat_qk_a": s_qk_ours, "s_sat_sv_a": s_qk_ours * s_sv / s_qk,
                 "slope_s_per_c": f["slope_s_per_c"], "offset_c": f["offset_c"], "q_sat_c": f["q_sat_c"],
                 "fit": f, "source": f"SPICE characterization {c2p.folder}; s_sat_sv_a keeps the "
@@ -203,29 +204,41 @@ def _noise_section(chars) -> dict[str, Any]:
         sec["c2p_gain_sigma_rel"] = f["c2p_gain_sigma_rel"]
         sec["c2p_offset_sigma_c"] = f["c2p_offset_sigma_c"]
         src.append(f"c2p mismatch: SPICE Monte Carlo {c2p.folder} ({f['n_samples']} samples)")
-    src.append("null = not characterized (no transient-noise simulation yet for read noise)"
-               if sec["read_noise_rel"] is None else "")
+    nulls = [k for k, v in sec.items() if v is None]
+    if nulls:
+        src.append(f"null = not characterized ({', '.join(nulls)}: no Monte Carlo or transient-noise data)")
     sec["source"] = "; ".join(s for s in src if s)
     return sec
 
 
 def _acam_section(chars, seed) -> dict[str, Any]:
     ac = _cell(chars, "acam")
-    base = {"model": "sigmoid_window", "combine": "product"}
     if ac is not None and "acam_match_v" in ac.arrays:
-        f = fit_acam(ac.array("acam_v_in_v"), ac.array("acam_bounds_v"), ac.array("acam_match_v"), seed=seed)
-        return {**base, "width_v": f["width_v"], "steepness_per_v": f["steepness_per_v"], "fit": f,
-                "source": f"SPICE characterization {ac.folder}"}
-    return {**base, "width_v": float(_pv("acam_width_v")), "steepness_per_v": float(_pv("acam_steepness_per_v")),
+        # the window the input sees: the target edges when given, else the stored bounds
+        bounds = ac.arrays.get("acam_window_target_v", ac.array("acam_bounds_v"))
+        f = fit_acam(ac.array("acam_v_in_v"), bounds, ac.array("acam_match_v"), seed=seed)
+        combine, src_c = "product", "product (physics of a discharging match line; no row data)"
+        if "acam_row_ml_v" in ac.arrays and "acam_row_n_outside" in ac.arrays:
+            ml = fit_match_line(ac.array("acam_row_n_outside"), ac.array("acam_row_ml_v"))
+            f["match_line"] = ml
+            combine = ml["combine"]
+            src_c = f"{combine} (chosen by a fit to the simulated match line vs number of cells outside)"
+        return {"model": "sigmoid_window", "combine": combine, "width_v": f["width_v"],
+                "steepness_per_v": f["steepness_per_v"], "fit": f,
+                "source": f"SPICE characterization {ac.folder}; combine: {src_c}"}
+    return {"model": "sigmoid_window", "combine": "product", "width_v": float(_pv("acam_width_v")),
+            "steepness_per_v": float(_pv("acam_steepness_per_v")),
             "fit": {"method": "none: published prototype", "heldout_rms_error_fs": None},
-            "source": "aCAM prototype of Manea et al. (arXiv:2410.09755): width 0.1 V, steepness 200 /V"}
+            "source": "aCAM prototype of Manea et al. (arXiv:2410.09755): width 0.1 V, steepness 200 /V; "
+                      "combine: product (a precharged match line discharges through every mismatching "
+                      "cell, so per-cell factors multiply)"}
 
 
 def _from_results(chars, picks: Sequence[tuple[str, str, str, str]]) -> tuple[dict, dict]:
-    """(card key, cell, analysis, scalar) -> value and source from characterization results."""
+    """(card key, 'cell|alternative cell', analysis, scalar) -> value and source from results."""
     vals, srcs = {}, {}
-    for key, cell, analysis, name in picks:
-        c = _cell(chars, cell)
+    for key, cells, analysis, name in picks:
+        c = next((chars[x] for x in cells.split("|") if x in chars), None)
         v = c.scalar(analysis, name) if c else None
         if v is not None and math.isfinite(v):
             vals[key], srcs[key] = v, f"SPICE characterization {c.folder}: results.{analysis}.{name}"
@@ -237,7 +250,7 @@ def _cost_sections(chars) -> dict[str, dict[str, Any]]:
     e_vals, e_src = _from_results(chars, [
         ("mac_read_j", "gaincell", "read", "energy_per_mac_j"),
         ("cell_write_j", "gaincell", "write", "write_energy_j"),
-        ("pwm_pulse_j", "pwm", "pwm", "energy_per_pulse_j"),
+        ("pwm_pulse_j", "drivers|pwm", "pwm", "energy_per_pulse_j"),
         ("c2p_conversion_j", "c2p", "c2p", "energy_per_conversion_j"),
         ("acam_search_j", "acam", "acam", "energy_per_search_j"),
     ])
@@ -258,7 +271,7 @@ def _cost_sections(chars) -> dict[str, dict[str, Any]]:
     a_vals, a_src = _from_results(chars, [
         ("cell_area_m2", "gaincell", "area", "cell_area_m2"),
         ("c2p_area_m2", "c2p", "area", "c2p_area_m2"),
-        ("pwm_driver_area_m2", "pwm", "area", "pwm_driver_area_m2"),
+        ("pwm_driver_area_m2", "drivers|pwm", "area", "pwm_driver_area_m2"),
         ("acam_cell_area_m2", "acam", "area", "acam_cell_area_m2"),
     ])
     paper_a = {"cell_area_m2": (float(_pv("cell_area_m2")), "paper (second-hand): 6T cell of about 1 um^2")}

@@ -4,6 +4,7 @@ a characterization folder, and the `gaincell fit` command."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,7 +22,8 @@ from gaincell.cli import main as gaincell_main
 from gaincell.errors import CardError, ConfigError
 from gaincell.fileio import write_json, write_npz
 
-REFERENCE_CSV = "/work/shared/data/reference_cell_iv.csv"
+REFERENCE_CSV = str(Path(__file__).resolve().parents[3] / "shared" / "data" / "reference_cell_iv.csv")
+needs_reference = pytest.mark.skipif(not Path(REFERENCE_CSV).is_file(), reason=f"{REFERENCE_CSV} not present")
 T_MAX = 15e-9
 # a surface with input nonlinearity: I = (x + 0.2 x^2) * (2e-5 w + 1e-5 w^2 + 3e-5 w^3) amperes
 TRUE = PolyMacModel(((0.0,), (0.0, 2e-5, 1e-5, 3e-5), (0.0, 4e-6, 2e-6, 6e-6)), 0.45, T_MAX, (0.0, 0.9))
@@ -32,6 +34,7 @@ def _grid():
     return x, v
 
 
+@needs_reference
 def test_reference_table_fit_within_one_percent():
     t = load_csv(REFERENCE_CSV)
     card = build_card(tables=[t])
@@ -75,6 +78,7 @@ def test_csv_errors_name_the_problem(tmp_path):
         load_csv(bad)
 
 
+@needs_reference
 def test_retention_fit_recovers_tau(tmp_path):
     t = np.logspace(-6, -1, 80)
     vt = 0.45 + 0.4 * np.exp(-t / 3e-3)
@@ -160,6 +164,7 @@ def test_bad_characterization_folder(tmp_path):
         load_characterization(folder)
 
 
+@needs_reference
 def test_gaincell_fit_command(tmp_path, capsys):
     out = tmp_path / "fit"
     rc = gaincell_main(["fit", "--csv", REFERENCE_CSV, "--out", str(out)])
@@ -172,3 +177,39 @@ def test_gaincell_fit_command(tmp_path, capsys):
                         "--out", str(tmp_path / "fit2")])
     assert rc == 0 and "SPICE" in load_card(tmp_path / "fit2" / "card.json").mac.source
     assert gaincell_main(["fit", "--csv", str(tmp_path / "missing.csv"), "--out", str(out)]) == 2
+
+
+def test_match_line_combine_chosen_by_data():
+    from behavioral.fit.acam import fit_match_line
+    n = np.arange(9)
+    geometric = 0.1 + 0.8 * 0.55**n
+    linear = np.maximum(0.9 - 0.1 * n, 0.1)
+    assert fit_match_line(n, geometric)["combine"] == "product"
+    assert fit_match_line(n, linear)["combine"] == "sum"
+
+
+def test_build_with_c2p_and_acam_folders(tmp_path):
+    gc = load_characterization(_fake_characterization(tmp_path))
+    q = np.linspace(-0.1e-12, 1.6e-12, 40)
+    c2p_dir = tmp_path / "c2p"
+    write_npz(c2p_dir / "data.npz", c2p_charge_c=q, c2p_pulse_width_s=c2p_model(q, 12500.0, 0.0, 15e-9),
+              mc_offset_c=np.array([1e-15, -2e-15, 0.5e-15, 0.0]), mc_gain_rel=np.array([1.01, 0.99, 1.0, 1.02]))
+    write_json(c2p_dir / "result.json", {"schema": "gaincell.characterization/1", "cell": "c2p", "provenance": {},
+                                         "results": {"c2p": {"energy_per_conversion_j": 1e-13, "latency_s": 2e-9}},
+                                         "data_file": "data.npz"})
+    x = np.linspace(0, 0.9, 91)
+    b = np.array([[0.2, 0.35], [0.4, 0.6]])
+    ac_dir = tmp_path / "acam"
+    write_npz(ac_dir / "data.npz", acam_v_in_v=x, acam_bounds_v=b + 0.05, acam_window_target_v=b,
+              acam_match_v=0.9 * window(x[None, :], b[:, :1], b[:, 1:], 150.0),
+              acam_row_n_outside=np.arange(7), acam_row_ml_v=0.05 + 0.85 * 0.5 ** np.arange(7))
+    write_json(ac_dir / "result.json", {"schema": "gaincell.characterization/1", "cell": "acam", "provenance": {},
+                                        "results": {"acam": {"energy_per_search_j": 3e-15}}, "data_file": "data.npz"})
+    chars = {c.cell: c for c in (gc, load_characterization(c2p_dir), load_characterization(ac_dir))}
+    card = card_from_dict(build_card(characterizations=chars, token_period_s=1e-6))
+    assert card.c2p.q_sat_c == pytest.approx(15e-9 / 12500.0, rel=1e-3)
+    assert card.c2p.s_sat_qk_a == pytest.approx(card.c2p.q_sat_c / card.mac.t_max_s, rel=1e-9)
+    assert card.noise.c2p_offset_sigma_c == pytest.approx(np.std([1e-15, -2e-15, 0.5e-15, 0.0], ddof=1))
+    assert card.acam.steepness_per_v == pytest.approx(150.0, rel=0.02) and card.acam.combine == "product"
+    assert card.energy.c2p_conversion_j == 1e-13 and card.energy.acam_search_j == 3e-15
+    assert card.latency.c2p_latency_s == 2e-9

@@ -114,3 +114,11 @@ def test_dtypes(dtype):
     assert y.dtype == dtype
     y.float().sum().backward()
     assert x.grad is not None and x.grad.dtype == dtype
+
+
+def test_acam_sum_combine_is_mean_of_cell_matches():
+    q = torch.rand(1, 3, 4)
+    k = torch.rand(1, 5, 4)
+    m = acam_match(q, k, 0.3, 30.0, combine="sum")
+    per = acam_cell_match(q[:, :, None, :], k[:, None] - 0.15, k[:, None] + 0.15, 30.0).mean(-1)
+    assert torch.allclose(m, per, rtol=1e-5)

@@ -73,3 +73,22 @@ def test_validation_split_is_the_held_out_tail(tmp_path):
     text.write_text("a" * 900 + "b" * 100)
     out = write_validation_split(text, tmp_path / "v" / "val.txt")
     assert out.read_text() == "b" * 100
+
+
+def test_resume_with_other_settings_is_refused(tmp_path, capsys, monkeypatch):
+    text = tmp_path / "t.txt"
+    text.write_text("a" * 900 + "b" * 100)
+    csv = tmp_path / "iv.csv"
+    csv.write_text("v_store_v,v_in_v,i_out_a\n0,0.9,0\n")
+    base = ["demo", "--text", str(text), "--out", str(tmp_path / "d"), "--cells", "none", "--fit-csv", str(csv)]
+    runs = []
+    import gaincell.demo as demo
+
+    monkeypatch.setattr(demo, "run_plan", lambda steps, runner, force=False: runs.append(len(steps)) or 0)
+    assert main(base + ["--train-steps", "5"]) == 0
+    assert main(base + ["--train-steps", "5"]) == 0
+    assert main(base + ["--train-steps", "6"]) == 2
+    assert "rerun with --force" in capsys.readouterr().err
+    assert main(base + ["--train-steps", "6", "--force"]) == 0
+    assert runs == [9, 9, 9]
+    assert (tmp_path / "d" / "data" / "validation.txt").read_text() == "b" * 100

@@ -101,7 +101,8 @@ def test_json_source_check_catches_a_bare_number():
     assert unsourced_numbers({"a": [1, 2]}) == [".a[0]", ".a[1]"]
 
 
-def test_report_command(tmp_path, card):
+def test_report_command(tmp_path, card, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the defaults look under ./runs: keep other runs out
     card_path = tmp_path / "card.json"
     write_json(card_path, card)
     rc = main(["report", "--card", str(card_path), "--shape", "gpt2-124M", "--small-window", "64",
