@@ -20,6 +20,10 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/characterize.py
+	$(BIN)/python benchmarks/fidelity.py
+	$(BIN)/python benchmarks/attention.py --threads 1
+	$(BIN)/python benchmarks/co_design.py
+	$(BIN)/python benchmarks/report.py
 
 clean:
 	rm -rf runs .pytest_cache

@@ -63,10 +63,19 @@ def write_npz(path: str | Path, **arrays: np.ndarray) -> Path:
 
 
 def append_jsonl(path: str | Path, record: dict) -> None:
-    """Append one JSON line and fsync, so a killed run loses at most the line being written."""
+    """Append one JSON line and fsync, so a killed run loses at most the line being written.
+
+    A torn last line left by an interrupted writer is ended first, so the new record stays
+    a line of its own (`read_jsonl` skips the torn one).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     line = json.dumps(record, default=_jsonable) + "\n"
+    if path.exists() and path.stat().st_size > 0:
+        with open(path, "rb") as fh:
+            fh.seek(-1, os.SEEK_END)
+            if fh.read(1) != b"\n":
+                line = "\n" + line
     with open(path, "a") as fh:
         fh.write(line)
         fh.flush()
