@@ -2,24 +2,29 @@
 
 One conversion cycle, per instance (input node `inp` = the column bitline end):
 
-1. Reset (`t_reset_s`): a boosted nfet switch ties `inp` (with its integration capacitor
-   `c_int_f`) to the reference `v_ref_v` (VDD/2, the bitline level of the gain-cell column);
-   at the same time a transmission gate shorts the input and output of the first comparator
-   inverter, which settles at its own trip point (auto-zero). The coupling capacitor `c_couple_f`
-   between `inp` and that inverter stores the difference, so the comparator later trips exactly
-   when `inp` returns to the level it had at the end of the reset: the inverter's threshold
-   mismatch and the reset switch's residual error cancel.
+1. Reset (`t_reset_s`): a boosted nfet switch ties `inp` and its integration capacitor
+   `c_int_f` to the reference `v_ref_v` (VDD/2, the bitline level of the gain-cell column).
+   The comparator is two cascaded inverter stages, each coupled through a capacitor and
+   auto-zeroed (input shorted to output, so it rests at its own trip point). The first stage
+   is released 0.2 ns after the reset switch opens (it samples the switch's charge injection),
+   the second `t_az2_delay_s` later (it samples the first stage's settled output). The
+   comparator thus trips when `inp` returns to the level it had after the reset: inverter
+   threshold mismatch and the reset error cancel.
 2. Integration (`t_max_s`): the column sinks its charge Q from `inp` (positive Q pulls it down).
-3. Conversion (`t_max_s` window): a pmos current mirror (reference `i_ramp_a / mirror_ratio`)
-   recharges `inp` at `i_ramp_a`. The comparator output is high while `inp` is below its
-   starting level; gated by the window (NAND + inverter) it becomes the output pulse, of width
-   Q / i_ramp_a, 0 for Q <= 0 and t_max_s once Q >= q_sat_c = i_ramp_a * t_max_s: the
-   HardSigmoid phi(S) = t_max * clip(S / S_sat, 0, 1).
+3. Conversion: a pmos current mirror (bias `i_ramp_a / mirror_ratio * i_bias_trim`, its source
+   switched, the diode with a replica of that switch) recharges `inp` at about i_ramp_a. The
+   comparator output is high while `inp` is below its post-reset level; gated by a `t_max_s`
+   window (NAND + inverter) it becomes the output pulse, of width about Q / i_ramp_a, 0 for
+   Q <= 0 and t_max_s once Q >= q_sat_c = i_ramp_a * t_max_s: the HardSigmoid
+   phi(S) = t_max * clip(S / S_sat, 0, 1). The ramp starts `t_ramp_lead_s` before the window
+   opens: on the slow ramp (about 27 mV/ns at the default 80 uA / 3 pF) the comparator needs
+   that long to slew back, and the lead cancels its delay (the timing controller's trim).
+   `i_bias_trim` compensates the mirror's systematic loss (channel-length modulation).
 
 Control signals (reset, auto-zero, ramp enable, window) come from the array's timing
 controller; they are ideal sources here and their drivers' energy is not counted. Energy per
-conversion counts the converter supply (comparator, gates, ramp mirror and its bias) and the
-reference source.
+conversion counts the converter supply (comparator, gates, ramp mirror and its bias, which an
+array would share between columns) and the reference source.
 """
 
 from __future__ import annotations

@@ -160,10 +160,11 @@ def cell_subckt(cfg: GainCellConfig, name: str = "gc_cell") -> str:
 def header(cfg: GainCellConfig, title: str, leakage: bool = False) -> str:
     """Title, sky130 library (corner), temperature and solver options shared by every bench.
 
-    `leakage=True` tightens the absolute tolerances for hold/retention transients, where the
-    currents (down to ~1e-20 A for IGZO) are far below ngspice's 1 pA default `abstol`.
+    `leakage=True` sets options for hold/retention transients spanning seconds to months of a
+    nearly static circuit: Gear integration and a relaxed truncation-error control (with the
+    defaults ngspice takes ~1 s steps for days); the step is then bounded by the `tran` max step.
     """
-    opts = ".options method=gear\n" if leakage else ""
+    opts = ".options method=gear trtol=1000 chgtol=1e-10\n" if leakage else ""
     return f"* {title}\n{lib_line(cfg.corner)}\n.temp {cfg.temperature_c:g}\n{opts}"
 
 

@@ -5,8 +5,10 @@ Built from the other layers' builders:
 - rows: `circuits.drivers.pwm_row_subckt` (transistor drivers of both read lines per row);
 - array: `circuits.array.array_body` + `circuits.gaincell_cell.cell_subckt` (the gain cells with
   bitline and read-line RC ladders; keys stored as voltages by `.ic`);
-- columns: `circuits.c2p.c2p_subckt`, whose integration capacitor and reset switch hold the
-  bitline at VDD/2 before each read (the bitline is the converter's input node).
+- columns: `circuits.c2p.c2p_subckt` behind a column-select switch (boosted nfet): during the
+  reset and the integration the bitline is the converter's input node (its integration
+  capacitor and reset switch set the bitline to VDD/2 before each read); during the
+  conversion the switch isolates the converter from the array.
 
 Many queries run back to back in one transient (reset, integrate, convert per cycle), many keys
 as columns of one array: one sky130 load serves n_queries x n_keys cases.
@@ -26,7 +28,7 @@ import numpy as np
 
 from circuits.array import ArrayConfig, array_body, col_node, row_nodes
 from circuits.c2p import C2PConfig, c2p_subckt, control_sources, timing
-from circuits.drivers import PwmDriverConfig, pulse_width, pwl, pwm_input_pwl, pwm_row_subckt
+from circuits.drivers import NFET_LVT, PwmDriverConfig, pulse_width, pwl, pwm_input_pwl, pwm_row_subckt
 from circuits.gaincell_cell import GainCellConfig, cell_subckt, supplies
 from circuits.sky130_models import lib_line
 from circuits.validation import in_range
@@ -52,7 +54,8 @@ class ReadPathConfig:
     c_bl_f_per_cell: float = 0.15e-15
     r_rl_ohm_per_cell: float = 1.4
     c_rl_f_per_cell: float = 0.15e-15
-    max_step_s: float = 0.2e-9
+    max_step_s: float = 0.5e-9
+    w_colsel_um: float = 20.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.cell, GainCellConfig):
@@ -79,6 +82,7 @@ class ReadPathConfig:
         in_range("r_rl_ohm_per_cell", self.r_rl_ohm_per_cell, 0.0, 1e5)
         in_range("c_rl_f_per_cell", self.c_rl_f_per_cell, 0.0, 1e-12)
         in_range("max_step_s", self.max_step_s, 1e-12, 1e-9)
+        in_range("w_colsel_um", self.w_colsel_um, 0.42, 500.0)
 
     def array(self, n_keys: int | None = None) -> ArrayConfig:
         """The array of this tile in the array builder's terms."""
@@ -136,9 +140,20 @@ def readpath_netlist(cfg: ReadPathConfig, k_code: np.ndarray, q_code: np.ndarray
         rl, rlb = row_nodes("a", r)
         lines += [f"vpin{r} pin{r} 0 {pwl(_dedupe(pts))}",
                   f"Xd{r} pin{r} {rl} {rlb} vlogic vdd vmid pwmrow"]
+    # column select: a boosted nfet connects the bitline to the converter from the reset to
+    # the end of the integration, and isolates it during the conversion (otherwise the cells,
+    # their read lines back at VDD/2, would pull the input back and shorten the pulse)
+    sel = []
+    e = cc.t_edge_s
+    for n in range(n_cyc):
+        t0 = n * tm.cycle_s
+        t_off = t0 + tm.int_end_s + 0.5 * cc.t_gap_s
+        sel += [(max(t0 - e, 0.0), 0.0), (t0, cc.v_reset_gate_v), (t_off, cc.v_reset_gate_v), (t_off + e, 0.0)]
+    lines.append(f"vcolsel colsel 0 {pwl(_dedupe([(0.0, 0.0)] + sel))}")
     bias_nodes, saves = [], ["time"]
     for c in range(n_keys):
-        lines.append(f"Xc{c} {col_node('a', c)} out{c} vdd vmid rst az azb az2 azb2 rampb win ib{c} c2p")
+        lines.append(f"Xs{c} {col_node('a', c)} colsel cin{c} 0 {NFET_LVT} w={cfg.w_colsel_um:g} l=0.15")
+        lines.append(f"Xc{c} cin{c} out{c} vdd vmid rst az azb az2 azb2 rampb win ib{c} c2p")
         bias_nodes.append(f"ib{c}")
         saves.append(f"v(out{c})")
     lines += control_sources(cc, n_cyc, bias_nodes)

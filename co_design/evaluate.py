@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from co_design.data import encode, load_tokenizer, read_text, sliding_windows
-from co_design.swap import current_config, load_model, set_noise_seed
+from co_design.swap import attention_modules, current_config, load_model, set_noise_seed
 from gaincell.errors import ConfigError
 from gaincell.provenance import provenance, sha256_file
 
@@ -90,6 +90,8 @@ def evaluate_model_dir(model_dir: str | Path, mode: str | None, text_path: str |
     result = perplexity_over_seeds(model, ids.to(device), seeds, stride=stride,
                                    batch_size=batch_size, progress=progress)
     cfg = current_config(model)
+    runtime = attention_modules(model)[0].__dict__["gaincell_runtime"]
     return {"model": str(model_dir), "attention": cfg.mode, "text": str(text_path), **result,
             "n_tokens": int(ids.numel()), "attention_config": cfg.to_dict(),
+            "noise_emulated": bool(cfg.noise and getattr(runtime, "noise_characterized", False)),
             "provenance": provenance(text_sha256=sha256_file(text_path))}

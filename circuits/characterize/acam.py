@@ -45,8 +45,8 @@ def characterize(
     n_mc = 20 if quick else 100
     t_ret = 1e-3
     ret_v = (0.3, 0.6)
-    windows = [(0.2, 0.5), (0.4, 0.7)] if quick else [(0.15, 0.35), (0.3, 0.6), (0.45, 0.75), (0.2, 0.8)]
-    n_in = 10 if quick else 31
+    windows = [(0.15, 0.55), (0.35, 0.75)] if quick else [(0.15, 0.35), (0.3, 0.6), (0.45, 0.75), (0.2, 0.8)]
+    n_in = 16 if quick else 31
     v_in = np.linspace(0.0, cfg.vdd_v, n_in)
     d_row = 4 if quick else 8
 

@@ -39,6 +39,8 @@ def characterize(
             "bits": pwm.bits,
             "t_max_s": pwm.t_max_s,
             "width_error_max_s": float(np.max(np.abs(m.pwm_width_s - ideal_w))),
+            "width_error_max_complement_s": (float(np.max(np.abs(m.pwm_width_b_s - ideal_w)))
+                                             if pwm.complementary else None),
             "inl_max_lsb": float(np.max(np.abs(pwm_inl))),
             "dnl_max_lsb": float(np.max(np.abs(pwm_dnl))),
             "rise_time_s": float(np.nanmean(m.pwm_rise_s[nz])),
@@ -62,6 +64,7 @@ def characterize(
     }
     arrays = {
         "pwm_code": m.pwm_code, "pwm_width_s": m.pwm_width_s, "pwm_ideal_width_s": ideal_w,
+        "pwm_width_b_s": m.pwm_width_b_s,
         "pwm_rise_s": m.pwm_rise_s, "pwm_fall_s": m.pwm_fall_s, "pwm_energy_j": m.pwm_energy_j,
         "dac_code": m.dac_code, "dac_v_v": m.dac_v_v, "dac_ideal_v_v": dac.ideal_v(m.dac_code),
         "dac_settling_s": m.dac_settling_s, "dac_energy_j": m.dac_energy_j,

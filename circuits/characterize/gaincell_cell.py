@@ -55,7 +55,7 @@ class GainCellSweeps:
     iv_step_v: float = 0.025
     retention_temps_c: tuple[float, ...] = (27.0, 85.0)
     v_write_v: float = 0.9
-    t_ret_si_s: float = 1.0
+    t_ret_si_s: float = 0.2
     t_ret_igzo_s: float = 1e7
     n_write_levels: int = 8
     t_write_s: float = 50e-9
@@ -190,13 +190,13 @@ def retention_job(cell: GainCellConfig, sw: GainCellSweeps, temp_c: float) -> tu
         net += cell_subckt(c, f"gc_{dev}")
         net += cell_instance(f"r{dev}", bl="vmid", rl="vmid", rlb="vmid", wbl="whold", wwl="wwloff", sn=f"sn{dev}", subckt=f"gc_{dev}")
     net += f".ic v(snsi)={sw.v_write_v:g} v(snigzo)={sw.v_write_v:g}\n.end\n"
-    # The long transient relaxes the truncation-error control (trtol, chgtol): with it ngspice
-    # crawls at ~1 s steps through days of a nearly static circuit; the step is then bounded by
-    # span/200 (checked against the strict run: same V_store within 1e-6 V at 1e6 s).
+    # The truncation-error control is relaxed (trtol, chgtol in the netlist): with the defaults
+    # ngspice crawls at ~1 s steps through days of a nearly static circuit; the step is then
+    # bounded by span/1000 or span/2000 (checked against the default tolerances: same V_store within 1e-6 V
+    # at 1e6 s for IGZO, see tests/circuits/test_gaincell_retention.py for silicon).
     cmds = (
-        f"tran {sw.t_ret_si_s / 2000:.4g} {sw.t_ret_si_s:.4g} 0 {sw.t_ret_si_s / 200:.4g}",
-        "option trtol=1000 chgtol=1e-10",
-        f"tran {sw.t_ret_igzo_s / 2000:.4g} {sw.t_ret_igzo_s:.4g} 0 {sw.t_ret_igzo_s / 200:.4g}",
+        f"tran {sw.t_ret_si_s / 5000:.4g} {sw.t_ret_si_s:.4g} 0 {sw.t_ret_si_s / 1000:.4g}",
+        f"tran {sw.t_ret_igzo_s / 20000:.4g} {sw.t_ret_igzo_s:.4g} 0 {sw.t_ret_igzo_s / 2000:.4g}",
     )
     return SpiceJob(f"retention_{temp_c:g}C", net, cmds), {}
 

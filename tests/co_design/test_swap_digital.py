@@ -63,7 +63,7 @@ def test_save_load_keeps_config_and_scalers(tmp_path):
     save_model(model, tmp_path / "m")
     loaded = load_model(tmp_path / "m")
     assert loaded.config.gaincell_attention["window"] == 8
-    assert float(scalers_of(loaded)[1].q_a[0]) == 0.25
+    assert float(scalers_of(loaded)[1].q_a.detach()[0]) == 0.25
     ids = torch.randint(0, 50, (1, 20))
     assert torch.equal(loaded(ids).logits, model(ids).logits)
 

@@ -47,7 +47,7 @@ def test_stop_and_resume_is_bit_identical(tmp_path):
 def _train_base_cmd(text: Path, out: Path, resume: bool = False) -> list[str]:
     cmd = [sys.executable, "-m", "gaincell.cli", "train-base", "--text", str(text), "--layers", "1",
            "--heads", "2", "--embd", "16", "--context", "16", "--window", "8", "--vocab", "280",
-           "--steps", "40", "--batch-size", "4", "--checkpoint-every", "5", "--eval-tokens", "100",
+           "--steps", "16", "--batch-size", "4", "--checkpoint-every", "4", "--eval-tokens", "100",
            "--dropout", "0.1", "--out", str(out), "--no-progress"]
     return cmd + (["--resume"] if resume else [])
 
