@@ -140,20 +140,30 @@ def timing(cfg: C2PConfig) -> C2PTiming:
     return C2PTiming(reset_end, int_start, int_end, conv_start, conv_end, conv_end + cfg.t_gap_s + 0.5e-9)
 
 
-def c2p_subckt(cfg: C2PConfig, name: str = "c2p") -> str:
-    """`.subckt name inp out vdd vref rst az azb az2 azb2 rampb win ibias` plus its gates.
+def c2p_subckt(cfg: C2PConfig, name: str = "c2p", external_integrator: bool = False) -> str:
+    """`.subckt name inp out vdd vref rst az azb az2 azb2 rampb win ibias rampto` plus its gates.
 
     `ibias` is the diode node of the ramp mirror: the bias current is drawn from it.
+    Capacitor mode (default): `inp` carries the integration capacitor; connect `rampto` to
+    `inp` and `vref` to the reference. With `external_integrator` (a virtual-ground
+    integrator whose output is `inp`): no internal capacitor, the reset switch shorts `inp` to
+    `vref` (connect it to the integrator's summing node, which shorts its feedback capacitor),
+    the ramp goes into `rampto` (the summing node) and the pulse lasts while `inp` is above
+    its post-reset level (positive charge raises the integrator output).
     """
     w_ref = cfg.w_mirror_out_um / cfg.mirror_ratio
+    gated = "nbelow" if external_integrator else "below"
     lines = [
         inverter_subckt(f"{name}_cmp", cfg.w_cmp_n_um, 2 * cfg.w_cmp_n_um, l_um=cfg.l_cmp_um),
         inverter_subckt(f"{name}_buf", 0.84, 1.68),
         nand2_subckt(f"{name}_nand", 0.84, 1.26),
         inverter_subckt(f"{name}_out", 1.68, 3.36),
-        f".subckt {name} inp out vdd vref rst az azb az2 azb2 rampb win ibias",
-        # integration capacitor and reset switch (boosted gate)
-        f"cint inp 0 {cfg.c_int_f:.6e}",
+        f".subckt {name} inp out vdd vref rst az azb az2 azb2 rampb win ibias rampto",
+    ]
+    if not external_integrator:
+        lines.append(f"cint inp 0 {cfg.c_int_f:.6e}")
+    lines += [
+        # reset switch (boosted gate)
         fet("mrst", "inp", "rst", "vref", "0", NFET_LVT, cfg.w_reset_um, 0.15),
         # two cascaded auto-zeroed inverter stages (coupling capacitors, shorted in/out during
         # reset): the gain of two stages keeps the comparator delay short on the slow ramp
@@ -169,7 +179,7 @@ def c2p_subckt(cfg: C2PConfig, name: str = "c2p") -> str:
         f"Xc4 c nbelow vdd 0 {name}_buf",
         f"Xc5 nbelow below vdd 0 {name}_buf",
         # output gating by the conversion window
-        f"Xg below win nb vdd 0 {name}_nand",
+        f"Xg {gated} win nb vdd 0 {name}_nand",
         f"Xo nb out vdd 0 {name}_out",
         f"cout out 0 {cfg.c_out_f:.6e}",
         # ramp current: pmos mirror (diode at ibias), enabled by a switch in its source; the
@@ -177,7 +187,7 @@ def c2p_subckt(cfg: C2PConfig, name: str = "c2p") -> str:
         fet("mswr", "rref", "0", "vdd", "vdd", PFET_LVT, w_ref, 0.35),
         fet("mref", "ibias", "ibias", "rref", "vdd", PFET, w_ref, cfg.l_mirror_um),
         fet("msw", "rsrc", "rampb", "vdd", "vdd", PFET_LVT, cfg.w_mirror_out_um, 0.35),
-        fet("mout", "inp", "ibias", "rsrc", "vdd", PFET, cfg.w_mirror_out_um, cfg.l_mirror_um),
+        fet("mout", "rampto", "ibias", "rsrc", "vdd", PFET, cfg.w_mirror_out_um, cfg.l_mirror_um),
         f".ends {name}",
     ]
     return "\n".join(lines)
@@ -272,7 +282,7 @@ def transfer_netlist(
         lines += [
             f"vddc{k} vdd{k} 0 {cfg.vdd_v:.6g}",
             f"vref{k} vr{k} 0 {cfg.v_ref_v:.6g}",
-            f"Xc{k} in{k} out{k} vdd{k} vr{k} rst az azb az2 azb2 rampb win ib{k} c2p",
+            f"Xc{k} in{k} out{k} vdd{k} vr{k} rst az azb az2 azb2 rampb win ib{k} in{k} c2p",
             f"iin{k} in{k} 0 {input_current_pwl(cfg, list(q[k]))}",
         ]
         bias_nodes.append(f"ib{k}")

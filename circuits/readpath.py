@@ -5,10 +5,13 @@ Built from the other layers' builders:
 - rows: `circuits.drivers.pwm_row_subckt` (transistor drivers of both read lines per row);
 - array: `circuits.array.array_body` + `circuits.gaincell_cell.cell_subckt` (the gain cells with
   bitline and read-line RC ladders; keys stored as voltages by `.ic`);
-- columns: `circuits.c2p.c2p_subckt` behind a column-select switch (boosted nfet): during the
-  reset and the integration the bitline is the converter's input node (its integration
-  capacitor and reset switch set the bitline to VDD/2 before each read); during the
-  conversion the switch isolates the converter from the array.
+- columns: the array builder's virtual-ground integrator (`circuits.array.integrator_block`:
+  an IDEAL op-amp, a voltage-controlled source of gain 1e4, holding the bitline at VDD/2, with
+  the converter's c_int_f as feedback capacitor) followed by `circuits.c2p.c2p_subckt` in its
+  external-integrator mode (transistor-level comparator, ramp and gating; the ramp discharges
+  the feedback capacitor through the summing node). A plain capacitor on the bitline (the
+  converter's own mode) does not work with push-pull cells: the bitline droops hundreds of mV
+  and the cells whose pulse has ended (read lines back at VDD/2) give the charge back.
 
 Many queries run back to back in one transient (reset, integrate, convert per cycle), many keys
 as columns of one array: one sky130 load serves n_queries x n_keys cases.
@@ -26,9 +29,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from circuits.array import ArrayConfig, array_body, col_node, row_nodes
+from circuits.array import ArrayConfig, array_body, col_node, integrator_block, row_nodes
 from circuits.c2p import C2PConfig, c2p_subckt, control_sources, timing
-from circuits.drivers import NFET_LVT, PwmDriverConfig, pulse_width, pwl, pwm_input_pwl, pwm_row_subckt
+from circuits.drivers import PwmDriverConfig, pulse_width, pwl, pwm_input_pwl, pwm_row_subckt
 from circuits.gaincell_cell import GainCellConfig, cell_subckt, supplies
 from circuits.sky130_models import lib_line
 from circuits.validation import in_range
@@ -55,7 +58,6 @@ class ReadPathConfig:
     r_rl_ohm_per_cell: float = 1.4
     c_rl_f_per_cell: float = 0.15e-15
     max_step_s: float = 0.5e-9
-    w_colsel_um: float = 20.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.cell, GainCellConfig):
@@ -82,7 +84,6 @@ class ReadPathConfig:
         in_range("r_rl_ohm_per_cell", self.r_rl_ohm_per_cell, 0.0, 1e5)
         in_range("c_rl_f_per_cell", self.c_rl_f_per_cell, 0.0, 1e-12)
         in_range("max_step_s", self.max_step_s, 1e-12, 1e-9)
-        in_range("w_colsel_um", self.w_colsel_um, 0.42, 500.0)
 
     def array(self, n_keys: int | None = None) -> ArrayConfig:
         """The array of this tile in the array builder's terms."""
@@ -90,7 +91,7 @@ class ReadPathConfig:
             cell=self.cell, n_rows=self.n_rows, n_cols=n_keys or self.n_keys,
             r_bl_ohm_per_cell=self.r_bl_ohm_per_cell, c_bl_f_per_cell=self.c_bl_f_per_cell,
             r_rl_ohm_per_cell=self.r_rl_ohm_per_cell, c_rl_f_per_cell=self.c_rl_f_per_cell,
-            t_max_s=self.t_max_s, integrator="capacitor", c_int_f=self.c2p.c_int_f,
+            t_max_s=self.t_max_s, integrator="virtual_ground", c_int_f=self.c2p.c_int_f,
         )
 
     def v_store_v(self, k_code: np.ndarray) -> np.ndarray:
@@ -129,7 +130,7 @@ def readpath_netlist(cfg: ReadPathConfig, k_code: np.ndarray, q_code: np.ndarray
     lines = [f"* gaincell read path {title}: {cfg.n_rows} rows x {n_keys} keys, {n_cyc} queries",
              lib_line(cfg.cell.corner), f".temp {cfg.cell.temperature_c:g}",
              cell_subckt(cfg.cell).rstrip(), supplies(cfg.cell).rstrip(),
-             pwm_row_subckt(cfg.pwm), c2p_subckt(cc),
+             pwm_row_subckt(cfg.pwm), c2p_subckt(cc, external_integrator=True),
              f"vlogic vlogic 0 {cfg.pwm.v_logic_v:.6g}"]
     lines.append(array_body(arr, cfg.v_store_v(k_code), name="a").rstrip())
     for r in range(cfg.n_rows):
@@ -140,20 +141,15 @@ def readpath_netlist(cfg: ReadPathConfig, k_code: np.ndarray, q_code: np.ndarray
         rl, rlb = row_nodes("a", r)
         lines += [f"vpin{r} pin{r} 0 {pwl(_dedupe(pts))}",
                   f"Xd{r} pin{r} {rl} {rlb} vlogic vdd vmid pwmrow"]
-    # column select: a boosted nfet connects the bitline to the converter from the reset to
-    # the end of the integration, and isolates it during the conversion (otherwise the cells,
-    # their read lines back at VDD/2, would pull the input back and shorten the pulse)
-    sel = []
-    e = cc.t_edge_s
-    for n in range(n_cyc):
-        t0 = n * tm.cycle_s
-        t_off = t0 + tm.int_end_s + 0.5 * cc.t_gap_s
-        sel += [(max(t0 - e, 0.0), 0.0), (t0, cc.v_reset_gate_v), (t_off, cc.v_reset_gate_v), (t_off + e, 0.0)]
-    lines.append(f"vcolsel colsel 0 {pwl(_dedupe([(0.0, 0.0)] + sel))}")
+    # each column: the array builder's virtual-ground integrator (its op-amp is an ideal
+    # voltage-controlled source holding the bitline at VDD/2; feedback capacitor c2p.c_int_f)
+    # and the converter on its output; reset shorts the feedback capacitor, the ramp flows
+    # into the summing node (the bitline)
     bias_nodes, saves = [], ["time"]
     for c in range(n_keys):
-        lines.append(f"Xs{c} {col_node('a', c)} colsel cin{c} 0 {NFET_LVT} w={cfg.w_colsel_um:g} l=0.15")
-        lines.append(f"Xc{c} cin{c} out{c} vdd vmid rst az azb az2 azb2 rampb win ib{c} c2p")
+        bl = col_node("a", c)
+        lines.append(integrator_block(arr, bl, str(c)).rstrip())
+        lines.append(f"Xc{c} int{c} out{c} vdd {bl} rst az azb az2 azb2 rampb win ib{c} {bl} c2p")
         bias_nodes.append(f"ib{c}")
         saves.append(f"v(out{c})")
     lines += control_sources(cc, n_cyc, bias_nodes)
@@ -221,3 +217,23 @@ def fit_scale(dot: np.ndarray, phi: np.ndarray) -> float:
         else:
             a = c
     return 0.5 * (a + b)
+
+
+def fit_level_weights(k_code: np.ndarray, q_value: np.ndarray, phi: np.ndarray, levels: int) -> np.ndarray:
+    """Per-key-level weights w [levels] minimising |phi - clip(sum_d q_d * w[k_d], 0, 1)|^2.
+
+    `k_code` [n_cases, n_rows] (key code per case and row), `q_value` [n_cases, n_rows].
+    This is the calibration a behavioral model with a nonlinear cell I(V) performs; the
+    residual it leaves is what the circuit adds beyond the cell's static nonlinearity.
+    Levels absent from the data keep weight 0.
+    """
+    from scipy.optimize import least_squares
+
+    onehot = np.stack([(k_code == lv).astype(float) for lv in range(levels)], axis=-1)
+    design = np.einsum("nd,ndl->nl", q_value, onehot)  # [n_cases, levels]
+
+    def resid(w: np.ndarray) -> np.ndarray:
+        return np.clip(design @ w, 0.0, 1.0) - phi
+
+    w0 = np.linspace(-1, 1, levels) * 0.05
+    return least_squares(resid, w0).x
