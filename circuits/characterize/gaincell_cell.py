@@ -51,7 +51,7 @@ class GainCellSweeps:
 
     n_x: int = 16
     n_v_store: int = 16
-    n_v_in: int = 16
+    n_v_in: int = 6
     iv_step_v: float = 0.025
     retention_temps_c: tuple[float, ...] = (27.0, 85.0)
     v_write_v: float = 0.9
@@ -61,8 +61,8 @@ class GainCellSweeps:
     t_write_s: float = 50e-9
     write_tol_v: float = 0.009
     mc_samples: int = 100
-    mc_x: tuple[float, ...] = (0.5, 1.0)
-    mc_n_v_store: int = 8
+    mc_x: tuple[float, ...] = (1.0,)
+    mc_n_v_store: int = 4
 
     def __post_init__(self) -> None:
         in_range("n_x", self.n_x, 2, 256, integer=True)
@@ -143,10 +143,13 @@ def iv_write_job(cell: GainCellConfig, sw: GainCellSweeps, name: str = "iv_write
     return SpiceJob(name, net, cmds), meta
 
 
-def mac_job(cell: GainCellConfig, rd: ArrayConfig, sw: GainCellSweeps, name: str = "mac") -> tuple[SpiceJob, dict]:
+def mac_job(
+    cell: GainCellConfig, rd: ArrayConfig, sw: GainCellSweeps, name: str = "mac", part: str = "all"
+) -> tuple[SpiceJob, dict]:
     """PWM read transients: pulse-width x stored-voltage surface, read-voltage x stored-voltage
     surface (full-width pulses) and per-cell read energy at x = 1. Every cell has its own ideal
-    virtual-ground bitline source at VDD/2; storage nodes start from `.ic` (the write device off)."""
+    virtual-ground bitline source at VDD/2; storage nodes start from `.ic` (the write device off).
+    `part` = "x" (pulse-width surface only), "vin" (read-voltage surface and energy) or "all"."""
     xs = np.linspace(0.0, 1.0, sw.n_x)
     vs = np.linspace(0.0, cell.vdd_v, sw.n_v_store)
     vins = np.linspace(cell.v_mid_v, cell.vdd_v, sw.n_v_in)
@@ -158,24 +161,24 @@ def mac_job(cell: GainCellConfig, rd: ArrayConfig, sw: GainCellSweeps, name: str
         ics.append(f"v(sn{tag})={v:.6g}")
         return f"vb{tag} bl{tag} vmid 0\n" + cell_instance(tag, bl=f"bl{tag}", rl=rl, rlb=rlb, wbl="whold", wwl="wwloff", sn=f"sn{tag}")
 
-    for i, x in enumerate(xs):  # pulse width surface: shared read lines per x
+    for i, x in enumerate(xs if part in ("x", "all") else []):  # pulse width surface
         net += f"vrlx{i} rlx{i} 0 {pwm_pulse_spec(x, v_on=cell.vdd_v, **kw)}\n"
         net += f"vrlbx{i} rlbx{i} 0 {pwm_pulse_spec(x, v_on=0.0, **kw)}\n"
         for j, v in enumerate(vs):
             net += add_cell(f"x{i}_{j}", f"rlx{i}", f"rlbx{i}", v)
-    for i, vin in enumerate(vins):  # read-voltage surface at x = 1
+    for i, vin in enumerate(vins if part in ("vin", "all") else []):  # read-voltage surface, x=1
         net += f"vrla{i} rla{i} 0 {pwm_pulse_spec(1.0, v_on=vin, **kw)}\n"
         net += f"vrlba{i} rlba{i} 0 {pwm_pulse_spec(1.0, v_on=cell.vdd_v - vin, **kw)}\n"
         for j, v in enumerate(vs):
             net += add_cell(f"a{i}_{j}", f"rla{i}", f"rlba{i}", v)
-    for j, v in enumerate(vs):  # energy: own drivers per cell, x = 1, V_in = VDD
+    for j, v in enumerate(vs if part in ("vin", "all") else []):  # energy: own drivers, x=1
         net += f"vrle{j} rle{j} 0 {pwm_pulse_spec(1.0, v_on=cell.vdd_v, **kw)}\n"
         net += f"vrlbe{j} rlbe{j} 0 {pwm_pulse_spec(1.0, v_on=0.0, **kw)}\n"
         net += add_cell(f"e{j}", f"rle{j}", f"rlbe{j}", v)
     for k in range(0, len(ics), 8):
         net += ".ic " + " ".join(ics[k : k + 8]) + "\n"
     net += ".end\n"
-    step = min(rd.t_edge_s / 2, rd.t_max_s / 100)
+    step = rd.t_max_s / 50  # the PULSE sources add breakpoints at every edge
     cmd = f"tran {step / 10:.4g} {rd.t_stop_s:.6g} 0 {step:.4g}"
     return SpiceJob(name, net, (cmd,)), {"x": xs, "v_store": vs, "v_in": vins}
 
@@ -198,9 +201,13 @@ def retention_job(cell: GainCellConfig, sw: GainCellSweeps, temp_c: float, devic
     return SpiceJob(f"retention_{device}_{temp_c:g}C", net, (cmd,)), {}
 
 
-def mc_job(cell: GainCellConfig, rd: ArrayConfig, sw: GainCellSweeps, seed: int) -> tuple[SpiceJob, dict]:
-    """Mismatch Monte Carlo: `mc_samples` instances per (x, V_store) point in one netlist under
-    the `_mm` corner; every subcircuit instance draws its own AGAUSS mismatch."""
+def mc_job(
+    cell: GainCellConfig, rd: ArrayConfig, sw: GainCellSweeps, seed: int, samples: range | None = None
+) -> tuple[SpiceJob, dict]:
+    """Mismatch Monte Carlo: one instance per sample and (x, V_store) point in one netlist under
+    the `_mm` corner; every subcircuit instance draws its own AGAUSS mismatch (ngspice seed
+    `seed`). `samples` selects a slice (several jobs fan out over workers with distinct seeds)."""
+    samples = samples if samples is not None else range(sw.mc_samples)
     corner = cell.corner if cell.corner.endswith("_mm") else f"{cell.corner}_mm"
     c = dataclasses.replace(cell, corner=corner)
     xs = np.asarray(sw.mc_x, dtype=float)
@@ -212,7 +219,7 @@ def mc_job(cell: GainCellConfig, rd: ArrayConfig, sw: GainCellSweeps, seed: int)
         net += f"vrl{i} rl{i} 0 {pwm_pulse_spec(float(x), v_on=cell.vdd_v, **kw)}\n"
         net += f"vrlb{i} rlb{i} 0 {pwm_pulse_spec(float(x), v_on=0.0, **kw)}\n"
         for j in range(len(vs)):
-            for s in range(sw.mc_samples):
+            for s in samples:
                 tag = f"m{s}_{i}_{j}"
                 net += f"vb{tag} bl{tag} vmid 0\n"
                 net += cell_instance(tag, bl=f"bl{tag}", rl=f"rl{i}", rlb=f"rlb{i}", wbl="whold", wwl="wwloff", sn=f"sn{tag}")
@@ -220,9 +227,10 @@ def mc_job(cell: GainCellConfig, rd: ArrayConfig, sw: GainCellSweeps, seed: int)
     for k in range(0, len(ics), 8):
         net += ".ic " + " ".join(ics[k : k + 8]) + "\n"
     net += ".end\n"
-    step = min(rd.t_edge_s / 2, rd.t_max_s / 50)
+    step = rd.t_max_s / 50
     cmd = f"tran {step / 10:.4g} {rd.t_stop_s:.6g} 0 {step:.4g}"
-    return SpiceJob("mc", net, (cmd,), seed=seed), {"x": xs, "v_store": vs, "corner": corner}
+    name = "mc" if len(samples) == sw.mc_samples else f"mc_{samples.start}_{samples.stop - 1}"
+    return SpiceJob(name, net, (cmd,), seed=seed), {"x": xs, "v_store": vs, "corner": corner, "samples": samples}
 
 
 # ------------------------------------------------------------------------------------------
@@ -320,9 +328,12 @@ def characterize(
     read = read or ArrayConfig(cell=cell, n_rows=1, n_cols=1)
     sw = sweeps or (GainCellSweeps.quick() if quick else GainCellSweeps())
 
-    specs = [iv_write_job(cell, sw), mac_job(cell, read, sw)]
+    specs = [iv_write_job(cell, sw), mac_job(cell, read, sw, "mac_x", "x"), mac_job(cell, read, sw, "mac_vin", "vin")]
     specs += [retention_job(cell, sw, t, d) for t in sw.retention_temps_c for d in ("si", "igzo")]
-    specs.append(mc_job(cell, read, sw, seed))
+    half = (sw.mc_samples + 1) // 2  # two jobs, two workers; seeds differ so the halves differ
+    mc_parts = [range(0, half), range(half, sw.mc_samples)] if sw.mc_samples > 1 else [range(1)]
+    mc_specs = [mc_job(cell, read, sw, seed * 1000 + k, part) for k, part in enumerate(mc_parts)]
+    specs += mc_specs
     results = run_jobs([j for j, _ in specs], workers=workers, desc="gaincell")
     by_name: dict[str, tuple[SimResult, dict, SpiceJob]] = {
         j.name: (r, m, j) for (j, m), r in zip(specs, results)
@@ -402,18 +413,21 @@ def characterize(
     del sel
 
     # -- MAC surfaces and read energy --------------------------------------------------------
-    r, meta, _ = by_name["mac"]
+    r, meta, _ = by_name["mac_x"]
     p = r.plot()
     t = np.real(p["time"])
     xs, vs, vins = meta["x"], meta["v_store"], meta["v_in"]
     q = lambda tag: float(-np.trapezoid(np.real(p[f"vb{tag}#branch"]), t))  # noqa: E731
     mac = np.array([[q(f"x{i}_{j}") for j in range(len(vs))] for i in range(len(xs))])
-    mac_vin = np.array([[q(f"a{i}_{j}") for j in range(len(vs))] for i in range(len(vins))])
+    sn_dip = np.array([float(np.max(np.abs(np.real(p[f"v(snx{len(xs) - 1}_{j})"]) - vs[j]))) for j in range(len(vs))])
+    p2 = by_name["mac_vin"][0].plot()
+    t2 = np.real(p2["time"])
+    q2 = lambda tag: float(-np.trapezoid(np.real(p2[f"vb{tag}#branch"]), t2))  # noqa: E731
+    mac_vin = np.array([[q2(f"a{i}_{j}") for j in range(len(vs))] for i in range(len(vins))])
     e_read = np.array([
-        _energy(p, t, [(f"rle{j}", f"vrle{j}"), (f"rlbe{j}", f"vrlbe{j}"), ("vmid", f"vbe{j}")])
+        _energy(p2, t2, [(f"rle{j}", f"vrle{j}"), (f"rlbe{j}", f"vrlbe{j}"), ("vmid", f"vbe{j}")])
         for j in range(len(vs))
     ])
-    sn_dip = np.array([float(np.max(np.abs(np.real(p[f"v(snx{len(xs) - 1}_{j})"]) - vs[j]))) for j in range(len(vs))])
     arrays.update(mac_x=xs, mac_v_store_v=vs, mac_charge_c=mac, mac_v_in_v=vins,
                   mac_vin_charge_c=mac_vin, read_energy_j=e_read, mac_sn_disturb_v=sn_dip)
     full = float(np.max(np.abs(mac[-1])))
@@ -453,17 +467,20 @@ def characterize(
     arrays.update(ret_time_s=ret_t, ret_v_store_v=ret)
 
     # -- Monte Carlo ---------------------------------------------------------------------------
-    r, meta, job = by_name["mc"]
-    p = r.plot()
-    t = np.real(p["time"])
-    mx, mv = meta["x"], meta["v_store"]
-    mc = np.array([[[float(-np.trapezoid(np.real(p[f"vbm{s}_{i}_{j}#branch"]), t)) for j in range(len(mv))]
-                    for i in range(len(mx))] for s in range(sw.mc_samples)])
+    blocks = []
+    for job, meta in mc_specs:
+        p = by_name[job.name][0].plot()
+        t = np.real(p["time"])
+        mx, mv = meta["x"], meta["v_store"]
+        blocks.append(np.array([[[float(-np.trapezoid(np.real(p[f"vbm{s}_{i}_{j}#branch"]), t)) for j in range(len(mv))]
+                                 for i in range(len(mx))] for s in meta["samples"]]))
+    mc = np.concatenate(blocks, axis=0)
     arrays.update(mc_x=mx, mc_v_store_v=mv, mc_charge_c=mc)
     sigma = mc.std(axis=0, ddof=1) if sw.mc_samples > 1 else np.zeros(mc.shape[1:])
     full_mc = float(np.max(np.abs(mc.mean(axis=0))))
     res["mc"] = {
-        "n_samples": sw.mc_samples, "corner": meta["corner"], "seed": job.seed,
+        "n_samples": sw.mc_samples, "corner": mc_specs[0][1]["corner"],
+        "ngspice_seeds": [j.seed for j, _ in mc_specs],
         "sigma_charge_rel": float(np.max(sigma) / full_mc),
         "sigma_charge_rel_mean": float(np.mean(sigma) / full_mc),
         "sigma_charge_c_max": float(np.max(sigma)),
