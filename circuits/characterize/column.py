@@ -117,7 +117,8 @@ def single_cell_job(arr: ArrayConfig, x_levels: np.ndarray, v_levels: np.ndarray
 
 
 def _settling(t: np.ndarray, q: np.ndarray, t_end: float, tol_rel: float) -> float:
-    """Time after `t_end` (last pulse edge done) until q stays within tol_rel of its final value."""
+    """Time after `t_end` (mid falling edge of the longest pulse) until q stays within tol_rel of
+    its final value."""
     final = q[-1]
     band = max(abs(final) * tol_rel, 1e-18)
     bad = np.nonzero(np.abs(q - final) > band)[0]
@@ -154,7 +155,7 @@ def characterize(
                       for i in range(len(x_levels))])
     expected = np.array([table[xi[c], vi[c]].sum() for c in range(n_case)])
 
-    t_end = arr.t_delay_s + arr.t_max_s + arr.t_edge_s
+    t_end = arr.t_delay_s + arr.t_max_s  # the longest pulse's falling edge is under way
     charge = np.zeros(n_case)
     settle = np.zeros(n_case)
     waves = []

@@ -264,12 +264,14 @@ def compare_to_reference(v_store: np.ndarray, v_in: np.ndarray, current: np.ndar
     rvs, rvi, rgrid = load_reference_iv()
     interp = RegularGridInterpolator((rvi, rvs), rgrid)
     VI, VS = np.meshgrid(v_in, v_store, indexing="ij")
-    inside = (VS >= rvs[0]) & (VS <= rvs[-1]) & (VI >= rvi[0]) & (VI <= rvi[-1])
-    ref = interp(np.stack([VI[inside], VS[inside]], axis=-1))
+    eps = 1e-9  # sweep values carry floating-point noise
+    inside = (VS >= rvs[0] - eps) & (VS <= rvs[-1] + eps) & (VI >= rvi[0] - eps) & (VI <= rvi[-1] + eps)
+    query = np.stack([np.clip(VI[inside], rvi[0], rvi[-1]), np.clip(VS[inside], rvs[0], rvs[-1])], axis=-1)
+    ref = interp(query)
     err = current[inside] - ref
     fs = float(np.nanmax(np.abs(rgrid)))
     k = int(np.argmin(np.abs(v_in - rvi[-1])))
-    ref_top = interp(np.stack([np.full_like(v_store, rvi[-1]), v_store], axis=-1))
+    ref_top = interp(np.stack([np.full_like(v_store, rvi[-1]), np.clip(v_store, rvs[0], rvs[-1])], axis=-1))
     return {
         "rms_error_rel_full_scale": float(np.sqrt(np.mean(err**2)) / fs),
         "max_error_rel_full_scale": float(np.max(np.abs(err)) / fs),

@@ -10,7 +10,7 @@ import pytest
 from circuits.array import ArrayConfig, example_netlists
 from circuits.characterize import gaincell_cell as gc
 from circuits.gaincell_cell import GainCellConfig
-from circuits.ngspice import run_job
+from circuits.ngspice import run_job, run_jobs
 from gaincell.cli import main as cli_main
 
 REPO = Path(__file__).resolve().parents[2]
@@ -63,11 +63,10 @@ def test_write_reaches_level_for_both_devices(iv_write) -> None:
 
 def test_retention_decays_and_igzo_holds_longer() -> None:
     sweeps = gc.GainCellSweeps(t_ret_si_s=0.05, t_ret_igzo_s=1e5)
-    job, _ = gc.retention_job(CELL, sweeps, 27.0)
-    res = run_job(job)
-    short, long_ = res.plot(0), res.plot(1)
-    si_t, si_v = np.real(short["time"]), np.real(short["v(snsi)"])
-    ig_t, ig_v = np.real(long_["time"]), np.real(long_["v(snigzo)"])
+    jobs = [gc.retention_job(CELL, sweeps, 27.0, dev)[0] for dev in ("si", "igzo")]
+    si, igzo = run_jobs(jobs, workers=2, progress=False)
+    si_t, si_v = si.vec("time"), si.vec("v(sn)")
+    ig_t, ig_v = igzo.vec("time"), igzo.vec("v(sn)")
     assert si_v[0] == pytest.approx(0.9, abs=1e-3)
     assert si_v[-1] < 0.45  # silicon loses more than half its level in 50 ms
     assert np.all(np.diff(ig_v) <= 1e-9)  # IGZO decays monotonically...
@@ -90,7 +89,7 @@ def test_mismatch_draws_differ_per_instance_and_follow_seed() -> None:
     assert len(np.unique(np.round(a / np.abs(a).max(), 6))) == 6  # one draw per instance
     assert np.std(a) / np.mean(np.abs(a)) > 1e-3
     np.testing.assert_allclose(a, a2, rtol=0, atol=0)  # same seed, same samples
-    assert not np.allclose(a, b)  # another seed, other samples
+    assert not np.allclose(a, b, rtol=1e-6, atol=0)  # another seed, other samples
 
 
 def test_example_netlists_are_current_and_run(tmp_path: Path) -> None:
