@@ -22,7 +22,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/characterize.py
 	$(BIN)/python benchmarks/fidelity.py
 	$(BIN)/python benchmarks/attention.py --threads 1
-	$(BIN)/python benchmarks/co_design.py
+	$(BIN)/python benchmarks/co_design.py --base-steps 300 --linear-steps 60 --gaincell-steps 60 --acam-steps 10
 	$(BIN)/python benchmarks/report.py
 
 clean:
