@@ -3,7 +3,9 @@ differentiable PyTorch primitives built from them.
 
 Modules:
 - `cards`: JSON device cards (schema `gaincell.card/1`), strict validation, `load_card`,
-  `default_card` (the committed `data/default_card.json`), `save_card`.
+  `default_card` (the committed `data/default_card.json`, fitted from our sky130 SPICE
+  characterization), `reference_card` (`data/reference_cell_card.json`, fitted from the authors'
+  I-V table), `save_card`.
 - `mac_model`: the separable polynomial read-charge model a card's `mac` section describes.
 - `fit/`: scipy fits of every section (MAC surface, retention, charge-to-pulse, aCAM window,
   Monte Carlo mismatch) from characterization folders or user CSV tables; `fit.build.build_card`.

@@ -24,7 +24,8 @@ Two implementations give the same numbers (within 1e-5 relative in float32):
   features are processed per segment, so memory is O(T * W) at most and time ~ SDPA's.
 
 Public API (stable): `AnalogSettings`, `gaincell_attention(q, k, v, card, settings, q_pos=None,
-k_pos=None, impl="fused")`, `acam_attention(q, k, v, card, window, q_pos=None, k_pos=None, ...)`.
+k_pos=None, impl="fused")`, `acam_attention(q, k, v, card, window, q_pos=None, k_pos=None, ...)` (aCAM: see
+`behavioral.attention_acam`).
 """
 
 from __future__ import annotations
@@ -33,11 +34,11 @@ from typing import Literal, Sequence
 
 import torch
 
-from behavioral.attention_config import AnalogSettings, check_shapes, compute_dtype, positions_start
+from behavioral.attention_config import AnalogSettings, check_shapes, positions_start
+from behavioral.attention_acam import acam_fused, acam_naive
 from behavioral.attention_fused import fused_attention
 from behavioral.attention_naive import naive_attention
 from behavioral.cards import HeadCard
-from behavioral.primitives import acam_match
 from gaincell.errors import ConfigError
 
 __all__ = ["AnalogSettings", "IMPLS", "gaincell_attention", "acam_attention"]
@@ -92,36 +93,48 @@ def acam_attention(
     q_pos: int | torch.Tensor | Sequence[int] | None = None,
     k_pos: int | torch.Tensor | Sequence[int] | None = None,
     normalize: bool = True,
-    eps: float = 1e-6,
+    temperature: float | torch.Tensor = 1.0,
+    impl: Literal["fused", "naive"] = "fused",
+    penalty: Literal["poly", "exact"] = "poly",
 ) -> torch.Tensor:
-    """aCAM-similarity attention: the match degree replaces dot product + softmax.
+    """aCAM-similarity attention: the match-line level replaces dot product + softmax.
 
-    q: (B, H, Tq, D) search voltages, k: (B, H, Tk, D) stored window centres (volts; each cell
-    holds bounds k -/+ card.acam.width_v / 2), v: (B, H, Tk, Dv) values. Weights
-    m_ij = prod_d window_d(q_i; k_j) (the card's combine, product by default: see
-    `primitives.acam_match`) over the causal
-    sliding window; with `normalize` the weights are divided by their sum + eps (a digital
-    normalization), else used as they are. Differentiable; memory O(Tq * Tk * D) per query chunk.
+    Physics and numerics: `behavioral.attention_acam` (log match degree = minus the mean over
+    the row's cells of the per-cell penalty r = -ln window, since the cells' discharge currents
+    add on one match line of capacitance D * c_cell; weights = softmax of log m / temperature
+    over the causal sliding window, computed in the log domain).
+
+    Args:
+        q: (B, H, Tq, D) search voltages (V). k: (B, H, Tk, D) stored window centres (V; each
+            cell holds bounds k -/+ card.acam.width_v / 2). v: (B, H, Tk, Dv) values (V).
+            q and k are clipped to card.quant.kv_range_v.
+        window: W; key j visible from query i iff i - W < j <= i (absolute positions).
+        q_pos, k_pos: as in `gaincell_attention`.
+        normalize: True: weights normalised over the visible keys (softmax of log m); False:
+            the raw match-line levels m_ij = V_ML / V_pre weight the values.
+        temperature: tau > 0 (dimensionless; scalar or per-head (H,) tensor, differentiable):
+            the sense time is t_s / tau. 1 = the characterized sense time.
+        impl: 'fused' (polynomial penalty as matmuls, O(T * W) memory) or 'naive' (oracle).
+        penalty: for impl='naive', 'poly' (the fitted polynomial, equal to fused within 1e-5)
+            or 'exact' (the card's window function itself).
+    Returns:
+        (B, H, Tq, Dv) in volts, dtype of q (computed in float32, float64 for float64 inputs).
     """
     check_shapes(q, k, v)
     if isinstance(window, bool) or not isinstance(window, int) or window < 1:
         raise ConfigError("window", window, "integer >= 1")
-    B, H, Tq, D = q.shape
-    Tk = k.shape[2]
+    if impl not in IMPLS:
+        raise ConfigError("impl", impl, " | ".join(IMPLS))
+    Tq, Tk = q.shape[2], k.shape[2]
     k0 = positions_start(k_pos, Tk, 0, "k_pos")
     q0 = positions_start(q_pos, Tq, k0 + Tk - Tq, "q_pos")
-    cd = compute_dtype(q)
-    a = card.acam
-    kpos = torch.arange(k0, k0 + Tk, device=q.device)
-    c = max(1, min(Tq, (1 << 25) // max(1, B * H * Tk * D)))
-    outs = []
-    for i0 in range(0, Tq, c):
-        i1 = min(Tq, i0 + c)
-        qpos = torch.arange(q0 + i0, q0 + i1, device=q.device)
-        age = qpos[:, None] - kpos[None, :]
-        vis = ((age >= 0) & (age < window)).to(cd)
-        m = acam_match(q[:, :, i0:i1].to(cd), k.to(cd), a.width_v, a.steepness_per_v, a.combine) * vis
-        if normalize:
-            m = m / (m.sum(-1, keepdim=True) + eps)
-        outs.append(m @ v.to(cd))
-    return torch.cat(outs, dim=2).to(q.dtype)
+    if card.acam.combine != "product":
+        raise ConfigError("acam.combine", card.acam.combine,
+                          "product (currents add on one match line: log levels add); see behavioral.attention_acam")
+    if impl == "fused":
+        if penalty != "poly":
+            raise ConfigError("penalty", penalty, "poly (impl='fused'); 'exact' needs impl='naive'")
+        out = acam_fused(q, k, v, card, window, q0, k0, temperature, normalize)
+    else:
+        out = acam_naive(q, k, v, card, window, q0, k0, temperature, normalize, penalty)
+    return out.to(q.dtype)

@@ -3,7 +3,11 @@
 A card (schema `gaincell.card/1`) holds, with SI units in every key, the fitted behaviour of
 the gain cell and its periphery, the fit errors and the provenance of the data they came from.
 Sections (see docs/INTERFACES.md): `mac`, `decay`, `c2p`, `quant`, `noise`, `acam`, `energy`,
-`latency`, `area`.
+`latency`, `area`, and the optional `array` (the characterized circuit: storage capacitance,
+array rows and the gain-cell config, so the cost model needs no characterization folder).
+Fields added after the first release of schema 1 (`latency.acam_sense_time_s`,
+`energy.dac_write_j`, the `array` section) may be absent in older cards; absent there means "not characterized" (None), exactly
+like JSON null, never a default number.
 
 Loading is strict: a missing or out-of-range field, a key with the wrong unit suffix or a newer
 schema raises `gaincell.errors.CardError` naming the file and the field. No physical number is
@@ -11,7 +15,11 @@ ever defaulted. In the noise and cost sections (`noise`, `energy`, `latency`, `a
 may be JSON `null`, meaning "not characterized"; the cost sections carry a `sources` map saying
 where every value (or its absence) comes from.
 
-Public API: `load_card(path) -> HeadCard`, `default_card() -> HeadCard`,
+Packaged cards: `data/default_card.json` (fitted by `gaincell fit` from our sky130 SPICE
+characterization) and `data/reference_cell_card.json` (fitted from the authors' published I-V
+table, `reference_cell_iv.csv`: an example of importing a user's own device data).
+
+Public API: `load_card(path) -> HeadCard`, `default_card() -> HeadCard`, `reference_card()`,
 `card_from_dict(data, path) -> HeadCard`, `save_card(card, path)`.
 """
 
@@ -33,6 +41,7 @@ SCHEMA_NAME = "gaincell.card"
 SCHEMA_MAJOR = 1
 SCHEMA = f"{SCHEMA_NAME}/{SCHEMA_MAJOR}"
 DEFAULT_CARD_PATH = Path(__file__).resolve().parent / "data" / "default_card.json"
+REFERENCE_CARD_PATH = Path(__file__).resolve().parent / "data" / "reference_cell_card.json"
 
 # Unit suffixes a key may end with (longest first, so '_a_per_v' wins over '_v').
 UNIT_SUFFIXES = (
@@ -52,6 +61,8 @@ class _F:
     kind: str
     lo: float | None = None
     hi: float | None = None
+    optional: bool = False
+    """Added after the first schema-1 release: an older card may lack it (read as None)."""
 
 
 _SPEC: dict[str, dict[str, _F]] = {
@@ -114,6 +125,7 @@ _SPEC: dict[str, dict[str, _F]] = {
         "pwm_pulse_j": _F("num?", 0.0, 1e-6),
         "c2p_conversion_j": _F("num?", 0.0, 1e-6),
         "acam_search_j": _F("num?", 0.0, 1e-6),
+        "dac_write_j": _F("num?", 0.0, 1e-6, optional=True),
         "sources": _F("dict"),
     },
     "latency": {
@@ -121,6 +133,7 @@ _SPEC: dict[str, dict[str, _F]] = {
         "c2p_latency_s": _F("num?", 0.0, 1e-3),
         "write_time_s": _F("num?", 0.0, 1e-3),
         "settling_time_s": _F("num?", 0.0, 1e-3),
+        "acam_sense_time_s": _F("num?", 0.0, 1e-3, optional=True),
         "sources": _F("dict"),
     },
     "area": {
@@ -130,8 +143,16 @@ _SPEC: dict[str, dict[str, _F]] = {
         "acam_cell_area_m2": _F("num?", 0.0, 1e-6),
         "sources": _F("dict"),
     },
+    "array": {
+        "c_store_f": _F("num?", 0.0, 1e-9),
+        "array_rows": _F("int?", 1, 65536),
+        "cell_config": _F("dict"),
+        "source": _F("str"),
+    },
 }
 
+OPTIONAL_SECTIONS = ("array",)
+"""Sections an older schema-1 card may lack (the HeadCard attribute is then None)."""
 SECTIONS = tuple(_SPEC)
 MAC_MODELS = ("poly_xv",)
 ACAM_MODELS = ("sigmoid_window",)
@@ -236,6 +257,7 @@ class EnergySection:
     pwm_pulse_j: float | None
     c2p_conversion_j: float | None
     acam_search_j: float | None
+    dac_write_j: float | None
     sources: Mapping[str, str]
 
 
@@ -247,6 +269,7 @@ class LatencySection:
     c2p_latency_s: float | None
     write_time_s: float | None
     settling_time_s: float | None
+    acam_sense_time_s: float | None
     sources: Mapping[str, str]
 
 
@@ -259,6 +282,18 @@ class AreaSection:
     pwm_driver_area_m2: float | None
     acam_cell_area_m2: float | None
     sources: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class ArraySection:
+    """The characterized circuit the card's numbers belong to: storage capacitance (farads),
+    rows of the characterized column (cells per bitline = tokens per tile) and the gain-cell
+    circuit config (`circuits.gaincell_cell.GainCellConfig` fields). None: not characterized."""
+
+    c_store_f: float | None
+    array_rows: int | None
+    cell_config: Mapping[str, Any]
+    source: str
 
 
 @dataclass(frozen=True)
@@ -278,6 +313,7 @@ class HeadCard:
     area: AreaSection
     provenance: Mapping[str, Any]
     raw: Mapping[str, Any] = field(repr=False, compare=False)
+    array: ArraySection | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The card as a JSON-ready dict (a deep copy of what was loaded)."""
@@ -302,8 +338,10 @@ def _check_field(path: str, where: str, value: Any, spec: _F) -> Any:
         return CardError(path, where, problem)
 
     k = spec.kind
-    if k == "num?" and value is None:
+    if k in ("num?", "int?") and value is None:
         return None
+    if k == "int?":
+        k = "int"
     if k in ("num", "num?", "pos"):
         if not _is_num(value):
             raise bad(f"expected a finite number, got {value!r}")
@@ -362,6 +400,9 @@ def _section(path: str, data: Mapping[str, Any], name: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, fspec in spec.items():
         where = f"{name}.{key}"
+        if key not in sec and fspec.optional:
+            out[key] = None
+            continue
         if key not in sec:
             base = _unit_base(key)
             alt = [k for k in sec if k != key and k not in spec and _unit_base(k) == base]
@@ -395,7 +436,7 @@ def card_from_dict(data: Mapping[str, Any], path: str = "<dict>") -> HeadCard:
     prov = data.get("provenance")
     if not isinstance(prov, Mapping):
         raise CardError(path, "provenance", "missing (every card says where its numbers came from)")
-    s = {sec: _section(path, data, sec) for sec in SECTIONS}
+    s = {sec: _section(path, data, sec) for sec in SECTIONS if not (sec in OPTIONAL_SECTIONS and sec not in data)}
     unknown = sorted(set(data) - set(SECTIONS) - {"schema", "name", "provenance"})
     if unknown:
         raise CardError(path, unknown[0], "unknown top-level field")
@@ -418,7 +459,8 @@ def card_from_dict(data: Mapping[str, Any], path: str = "<dict>") -> HeadCard:
     if a["combine"] not in ACAM_COMBINE:
         raise CardError(path, "acam.combine", f"unknown {a['combine']!r} (known: {', '.join(ACAM_COMBINE)})")
     for sec in ("energy", "latency", "area"):
-        missing = [k for k in _SPEC[sec] if k != "sources" and k not in s[sec]["sources"]]
+        missing = [k for k in _SPEC[sec] if k != "sources" and k not in s[sec]["sources"]
+                   and not (_SPEC[sec][k].optional and k not in data[sec])]
         if missing:
             raise CardError(path, f"{sec}.sources.{missing[0]}", "missing: say where the value comes from")
 
@@ -437,6 +479,7 @@ def card_from_dict(data: Mapping[str, Any], path: str = "<dict>") -> HeadCard:
         area=AreaSection(**s["area"]),
         provenance=dict(prov),
         raw=copy.deepcopy(dict(data)),
+        array=ArraySection(**s["array"]) if "array" in s else None,
     )
 
 
@@ -458,6 +501,12 @@ def load_card(path: str | Path) -> HeadCard:
 def default_card() -> HeadCard:
     """The committed card shipped with the package (`behavioral/data/default_card.json`)."""
     return load_card(DEFAULT_CARD_PATH)
+
+
+@lru_cache(maxsize=1)
+def reference_card() -> HeadCard:
+    """The packaged card fitted from the authors' I-V table (`data/reference_cell_card.json`)."""
+    return load_card(REFERENCE_CARD_PATH)
 
 
 def save_card(card: HeadCard | Mapping[str, Any], path: str | Path) -> Path:

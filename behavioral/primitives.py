@@ -12,7 +12,8 @@ a physical constant of its own: every number comes from the card passed in.
 - `decay_factor`: per_token_factor ** age.
 - `cell_mismatch_gains`: seeded fixed-pattern gain of every cell (Monte Carlo mismatch).
 - `read_noise`: seeded additive read noise (fraction of full scale).
-- `acam_match`: aCAM match degree of queries against windows around stored keys.
+- `acam_match`: aCAM match degree of queries against windows around stored keys (linear domain).
+- `acam_log_match`: its log-domain form for long rows (what `acam_attention` uses).
 - `Primitives(card, perfect=False)`: all of the above bound to one card; `perfect=True` removes
   every non-ideality (no quantization, linear cell, no decay, no noise, no output clipping).
 """
@@ -173,6 +174,8 @@ def acam_match(q_v: torch.Tensor, k_v: torch.Tensor, width_v: float, steepness_p
     voltage is a product of per-cell factors (a sum of conductances in the exponent). A sum of
     per-cell matches would describe a current-summing line, which this cell does not have.
     Computed as exp(sum_d log w) for range; O(N * M * D) memory, chunk the queries for long inputs.
+    For long rows (D = 64 cells, inputs several window widths apart) the product underflows:
+    use `acam_log_match` (log domain, with the row's 1/D capacitance scaling).
     """
     lo = k_v.unsqueeze(-3) - width_v / 2
     hi = k_v.unsqueeze(-3) + width_v / 2
@@ -184,6 +187,24 @@ def acam_match(q_v: torch.Tensor, k_v: torch.Tensor, width_v: float, steepness_p
     if combine == "sum":
         return torch.exp(logm).mean(-1)
     raise ConfigError("combine", combine, "product | sum")
+
+
+def acam_log_match(q_v: torch.Tensor, k_v: torch.Tensor, width_v: float,
+                   steepness_per_v: float) -> torch.Tensor:
+    """Log match-line level ln(V_ML / V_pre) of every query against every stored key (nats).
+
+    q_v: (..., N, D) search voltages, k_v: (..., M, D) stored window centres (volts). Returns
+    (..., N, M) <= 0:  -(1/D) sum_d r(q_id - k_jd),  r = -ln w  (w: the single-cell window).
+    The mismatch currents of a row's D cells add on one precharged match line whose capacitance
+    grows as D * c_cell, so ln V_ML = -sum_d I_d t_sense / (D c_cell): the MEAN of the per-cell
+    penalties characterized on a one-cell line. Never underflows; O(N * M * D) memory (the
+    attention core uses a fitted polynomial of r as matmuls instead, `behavioral.attention_acam`).
+    """
+    x = q_v.unsqueeze(-2)
+    k = k_v.unsqueeze(-3)
+    r = -torch.nn.functional.logsigmoid(steepness_per_v * (x - k + width_v / 2)) - torch.nn.functional.logsigmoid(
+        -steepness_per_v * (x - k - width_v / 2))
+    return -r.mean(-1)
 
 
 # --- everything bound to one card ------------------------------------------------------------
@@ -240,3 +261,8 @@ class Primitives:
         """aCAM match degrees with the card's window (the same in perfect mode: it is the algorithm)."""
         a = self.card.acam
         return acam_match(q_v, k_v, a.width_v, a.steepness_per_v, a.combine)
+
+    def acam_log(self, q_v: torch.Tensor, k_v: torch.Tensor) -> torch.Tensor:
+        """Log match-line levels (nats) with the card's window (`acam_log_match`)."""
+        a = self.card.acam
+        return acam_log_match(q_v, k_v, a.width_v, a.steepness_per_v)

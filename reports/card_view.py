@@ -119,6 +119,23 @@ class CardView:
                 return Sourced(float(value), unit, f"card {self.name}#{path}")
         return None
 
+    def circuit_config(self) -> tuple[dict[str, Any], str] | None:
+        """The gain-cell circuit config the card was characterized with, as the card carries it
+        (`array.cell_config`, written by `gaincell fit`), with its source; None when absent."""
+        arr = self.data.get("array")
+        cfg = arr.get("cell_config") if isinstance(arr, dict) else None
+        if isinstance(cfg, dict) and "c_store_f" in cfg and "w_read_n_um" in cfg:
+            return dict(cfg), f"card {self.name}#array.cell_config"
+        return None
+
+    def acam_sense_time(self) -> Sourced | None:
+        """The aCAM sense time: the card's `latency.acam_sense_time_s` when set, else the first
+        `sense_time_s` stored anywhere in the card (older cards), else None."""
+        lat = self.data.get("latency")
+        if isinstance(lat, dict) and lat.get("acam_sense_time_s") is not None:
+            return self.get("latency.acam_sense_time_s", "s")
+        return self.find("sense_time_s", "s")
+
     def why_missing(self, field: str) -> str:
         """The card's own note on a null field (its section's `sources` map), or a default text."""
         section, _, key = field.partition(".")

@@ -66,8 +66,9 @@ def _characterized_circuit(view: CardView) -> tuple[dict[str, Any], str] | None:
 
 
 def _circuit(view: CardView) -> tuple[dict[str, Any], str]:
-    """Gain-cell circuit config: the characterized one, else the circuits layer's defaults."""
-    found = _characterized_circuit(view)
+    """Gain-cell circuit config: the one the card carries, else the characterization folder the
+    card names (older cards), else the circuits layer's defaults."""
+    found = view.circuit_config() or _characterized_circuit(view)
     if found is not None:
         return found
     return circuit_default_config(), "circuits.gaincell_cell.GainCellConfig defaults"
@@ -99,7 +100,7 @@ class DeviceFigures:
                 raise CardError(view.name, "c_store_f", f"missing here and in {circuit_src}")
             c_card = Sourced(float(circuit["c_store_f"]), "F", f"{circuit_src}.c_store_f")
         rows = view.find("array_rows", "tokens") or published("leroux2025.array_rows")
-        sense = view.find("sense_time_s", "s") if acam else None
+        sense = view.acam_sense_time() if acam else None
         if cfg.cell is not None:
             cell, cell_src = cfg.cell, "config: CostConfig.cell"
         else:

@@ -87,3 +87,57 @@ def fit_match_line(n_outside: np.ndarray, ml_v: np.ndarray) -> dict[str, Any]:
     out["combine"] = "sum" if c["sum"] < 0.5 * c["product"] else "product"
     out["rms_error_fs"] = c[out["combine"]]
     return out
+
+
+# --- per-dimension match-line penalty and its separable (even polynomial) fit ------------------
+
+def cell_penalty(delta_v: np.ndarray, width_v: float, steepness_per_v: float) -> np.ndarray:
+    """Per-cell log-domain penalty r(delta) = -ln window(delta) >= 0 (dimensionless, nats).
+
+    delta_v = x - centre (volts). The card's window w = sigmoid(s(delta + w/2)) *
+    sigmoid(-s(delta - w/2)) is the cell's match-line factor at the sense time, exp(-I t / C): its
+    -ln is the normalized discharge I(delta) t_sense / C of that cell, ~0 inside the window and
+    growing ~ s (|delta| - w/2) outside it (the mismatch current grows with the distance).
+    """
+    d = np.asarray(delta_v, float)
+    return np.logaddexp(0.0, -steepness_per_v * (d + width_v / 2)) + np.logaddexp(
+        0.0, steepness_per_v * (d - width_v / 2))
+
+
+def fit_penalty_poly(width_v: float, steepness_per_v: float, delta_max_v: float, *,
+                     degrees: tuple[int, ...] = (2, 4, 6, 8, 10, 12), tol_rel: float = 0.02,
+                     n_points: int = 4001) -> dict[str, Any]:
+    """Even polynomial r(delta) ~ sum_n c_n delta**(2n) over |delta| <= delta_max_v (volts).
+
+    Least squares (numpy.linalg.lstsq, in u = delta / delta_max) on the even grid points, held-out
+    error on the odd ones, for every candidate degree; picks the lowest degree whose held-out RMS
+    error is below `tol_rel` of the penalty's RMS over the range, else the best one. Even
+    powers make sum_d r(q_d - k_d) a sum of matmuls of stacked features (binomial expansion).
+    Returns coefficients `coef_per_v2n` (c_n in 1 / V**(2n)), `degree`, and for every candidate
+    its held-out RMS and max error (nats) and the RMS relative to the penalty's RMS.
+    """
+    if not delta_max_v > 0:
+        raise ConfigError("delta_max_v", delta_max_v, "> 0")
+    d = np.linspace(-delta_max_v, delta_max_v, n_points)
+    r = cell_penalty(d, width_v, steepness_per_v)
+    u = d / delta_max_v
+    train, test = np.arange(0, n_points, 2), np.arange(1, n_points, 2)
+    scale = float(np.sqrt(np.mean(r**2))) or 1.0
+    cands: dict[int, dict[str, Any]] = {}
+    for deg in degrees:
+        A = np.stack([u ** (2 * n) for n in range(deg // 2 + 1)], axis=1)
+        c_u, *_ = np.linalg.lstsq(A[train], r[train], rcond=None)
+        e = A[test] @ c_u - r[test]
+        cands[deg] = {"coef_u": c_u, "heldout_rms_nats": float(np.sqrt(np.mean(e**2))),
+                      "heldout_max_nats": float(np.abs(e).max()),
+                      "heldout_rms_rel": float(np.sqrt(np.mean(e**2)) / scale)}
+    ok = [g for g in degrees if cands[g]["heldout_rms_rel"] <= tol_rel]
+    deg = ok[0] if ok else min(degrees, key=lambda g: cands[g]["heldout_rms_rel"])
+    c_u = cands[deg]["coef_u"]
+    coef = [float(c_u[n] / delta_max_v ** (2 * n)) for n in range(len(c_u))]
+    return {"method": "numpy.linalg.lstsq, even powers, held-out = alternate grid points",
+            "degree": deg, "coef_per_v2n": coef, "delta_max_v": float(delta_max_v),
+            "tol_rel": tol_rel, "penalty_rms_nats": scale,
+            "heldout_rms_nats": cands[deg]["heldout_rms_nats"],
+            "heldout_max_nats": cands[deg]["heldout_max_nats"],
+            "candidates": {g: {k: v for k, v in c.items() if k != "coef_u"} for g, c in cands.items()}}

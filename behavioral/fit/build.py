@@ -9,8 +9,10 @@ Quantities nobody has characterized are written as null, never guessed.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -28,6 +30,7 @@ from gaincell.errors import ConfigError
 from gaincell.provenance import provenance, sha256_file
 
 PAPER_PATH = Path(__file__).resolve().parent.parent / "data" / "paper_reference.json"
+REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 NOMINAL_TEMPERATURE_C = 27.0
 """Temperature (deg C) whose retention time constant the card keeps when several were simulated."""
 
@@ -44,6 +47,31 @@ def _pv(name: str) -> Any:
 
 def _paper_src(*names: str) -> str:
     return "paper (Leroux et al. 2025): " + "; ".join(f"{n} = {_pv(n)}" for n in names)
+
+
+def portable_path(path: str | os.PathLike) -> str:
+    """A path fit to record in a shipped card: relative to the repository when inside it,
+    else the file's name alone (its sha256 identifies it); never a machine's absolute path."""
+    p = Path(path)
+    try:
+        full = p.resolve()
+    except OSError:
+        return p.name
+    try:
+        return full.relative_to(REPO_ROOT).as_posix()
+    except ValueError:
+        return p.as_posix() if not p.is_absolute() and ".." not in p.parts else p.name
+
+
+def _scrub_paths(obj: Any) -> Any:
+    """Replace absolute file paths in a provenance record by `portable_path`."""
+    if isinstance(obj, dict):
+        return {k: _scrub_paths(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_scrub_paths(v) for v in obj]
+    if isinstance(obj, str) and obj.startswith("/") and " " not in obj:
+        return portable_path(obj)
+    return obj
 
 
 def _cell(chars: Mapping[str, Characterization], name: str) -> Characterization | None:
@@ -253,6 +281,7 @@ def _cost_sections(chars) -> dict[str, dict[str, Any]]:
         ("pwm_pulse_j", "drivers|pwm", "pwm", "energy_per_pulse_j"),
         ("c2p_conversion_j", "c2p", "c2p", "energy_per_conversion_j"),
         ("acam_search_j", "acam", "acam", "energy_per_search_j"),
+        ("dac_write_j", "drivers", "dac", "energy_per_write_j"),
     ])
     paper_e = {
         "mac_read_j": (float(_pv("qk_array_energy_per_token_per_head_j")) / (dims * window),
@@ -261,11 +290,15 @@ def _cost_sections(chars) -> dict[str, dict[str, Any]]:
         "cell_write_j": (float(_pv("dac_write_energy_per_token_per_head_j")) / (2 * dims),
                          "paper: DAC write energy per token per head / (2 x 64 cells), DAC included"),
     }
+    if "cell_write_j" in e_src:
+        e_src["cell_write_j"] += ("; the cell's write bitline and word line driven by ideal sources (the write "
+                                  "DAC's own energy is energy.dac_write_j)")
     l_vals, l_src = _from_results(chars, [
         ("t_max_s", "gaincell", "mac", "t_max_s"),
         ("c2p_latency_s", "c2p", "c2p", "latency_s"),
         ("write_time_s", "gaincell", "write", "write_time_s"),
         ("settling_time_s", "column", "column", "settling_time_s"),
+        ("acam_sense_time_s", "acam", "acam", "sense_time_s"),
     ])
     paper_l = {"t_max_s": (float(_pv("t_max_s")), "paper: t_max = 15 ns")}
     a_vals, a_src = _from_results(chars, [
@@ -277,9 +310,11 @@ def _cost_sections(chars) -> dict[str, dict[str, Any]]:
     paper_a = {"cell_area_m2": (float(_pv("cell_area_m2")), "paper (second-hand): 6T cell of about 1 um^2")}
     out = {}
     for sec, keys, vals, srcs, fallback in (
-        ("energy", ("mac_read_j", "cell_write_j", "pwm_pulse_j", "c2p_conversion_j", "acam_search_j"),
+        ("energy", ("mac_read_j", "cell_write_j", "pwm_pulse_j", "c2p_conversion_j", "acam_search_j",
+                    "dac_write_j"),
          e_vals, e_src, paper_e),
-        ("latency", ("t_max_s", "c2p_latency_s", "write_time_s", "settling_time_s"), l_vals, l_src, paper_l),
+        ("latency", ("t_max_s", "c2p_latency_s", "write_time_s", "settling_time_s", "acam_sense_time_s"),
+         l_vals, l_src, paper_l),
         ("area", ("cell_area_m2", "c2p_area_m2", "pwm_driver_area_m2", "acam_cell_area_m2"),
          a_vals, a_src, paper_a),
     ):
@@ -295,6 +330,35 @@ def _cost_sections(chars) -> dict[str, dict[str, Any]]:
         d["sources"] = s
         out[sec] = d
     return out
+
+
+def _array_section(chars) -> dict[str, Any] | None:
+    """The characterized circuit: storage capacitance, column rows, gain-cell config."""
+    gc, col = _cell(chars, "gaincell"), _cell(chars, "column")
+    if gc is None and col is None:
+        return None
+    cfg, src = {}, []
+    for c, keys in ((gc, ("cell",)), (col, ("array", "cell"))):
+        node = (c.result.get("config") or {}) if c is not None else {}
+        for k in keys:
+            node = node.get(k) if isinstance(node, dict) else None
+        if isinstance(node, dict) and "c_store_f" in node:
+            cfg = dict(node)
+            src.append(f"cell_config, c_store_f: characterization {c.folder}: config.{'.'.join(keys)}")
+            break
+    rows = None
+    if col is not None:
+        n = (col.result.get("results", {}).get("column") or {}).get("n_rows")
+        if isinstance(n, (int, float)) and float(n).is_integer():
+            rows = int(n)
+            src.append(f"array_rows: characterization {col.folder}: results.column.n_rows "
+                       "(cells on the simulated bitline = tokens per tile)")
+    if rows is None:
+        src.append("array_rows: null (no column characterization)")
+    c_store = cfg.get("c_store_f")
+    return {"c_store_f": float(c_store) if isinstance(c_store, (int, float)) else None,
+            "array_rows": rows, "cell_config": cfg,
+            "source": "; ".join(src) or "not characterized"}
 
 
 def build_card(
@@ -317,7 +381,10 @@ def build_card(
             'igzo'; None: the first one).
         seed: seed of the train/held-out splits.
     """
-    chars = dict(characterizations or {})
+    # recorded paths must not be a machine's absolute paths: relative to the repo, else the name
+    chars = {k: dataclasses.replace(c, folder=portable_path(c.folder))
+             for k, c in dict(characterizations or {}).items()}
+    tables = [dataclasses.replace(t, path=portable_path(t.path)) for t in tables]
     mac, mac_hash = _mac_section(chars, tables, seed)
     card = {
         "schema": SCHEMA,
@@ -325,7 +392,7 @@ def build_card(
         "provenance": provenance(
             fit_seed=seed,
             paper_reference_sha256=sha256_file(PAPER_PATH),
-            characterizations={k: {"folder": c.folder, "provenance": c.result.get("provenance"),
+            characterizations={k: {"folder": c.folder, "provenance": _scrub_paths(c.result.get("provenance")),
                                    "sha256": dict(c.sha256)} for k, c in chars.items()},
             csv_inputs={t.path: t.sha256 for t in tables},
             **mac_hash,
@@ -338,5 +405,8 @@ def build_card(
         "acam": _acam_section(chars, seed),
         **_cost_sections(chars),
     }
+    array = _array_section(chars)
+    if array is not None:
+        card["array"] = array
     card_from_dict(card, f"<card {name}>")
     return json.loads(json.dumps(card, default=float))

@@ -95,3 +95,27 @@ def test_not_json_names_the_file(tmp_path):
 
 def test_schema_constant():
     assert default_card().raw["schema"] == SCHEMA
+
+
+def test_reference_card_is_the_authors_table():
+    from behavioral.cards import reference_card
+
+    ref = reference_card()
+    assert "reference_cell_iv.csv" in ref.mac.source and ref.mac.fit["heldout_rms_error_fs"] <= 0.01
+    assert ref.array is None and ref.latency.acam_sense_time_s is None
+
+
+def test_shipped_cards_have_no_machine_paths():
+    from behavioral.cards import DEFAULT_CARD_PATH, REFERENCE_CARD_PATH
+
+    for p in (DEFAULT_CARD_PATH, REFERENCE_CARD_PATH):
+        assert "/work/" not in p.read_text() and "/tmp/" not in p.read_text(), p
+
+
+def test_optional_fields_may_be_absent(tmp_path, raw):
+    """Older schema-1 cards lack the fields added later: they load as None (not characterized)."""
+    raw.pop("array", None)
+    raw["latency"].pop("acam_sense_time_s", None)
+    raw["latency"]["sources"].pop("acam_sense_time_s", None)
+    card = load_card(save_card(raw, tmp_path / "old.json"))
+    assert card.array is None and card.latency.acam_sense_time_s is None

@@ -128,8 +128,26 @@ def test_cell_from_the_characterized_circuit(tmp_path, card):
     write_json(tmp_path / "gaincell" / "result.json", {"schema": "gaincell.characterization/1", "cell": "gaincell",
                                                        "config": {"cell": cell, "sweeps": {}}})
     del card["provenance"]["config"]
+    card.pop("array", None)  # an older card: no circuit record of its own, only the folder it names
     card["provenance"]["characterizations"] = {"gaincell": {"folder": str(tmp_path / "gaincell")}}
     m = CostModel.build(card, SHAPE, CostConfig(window_tokens=128, array_rows=32))
     assert m.c_store.value == 40e-15 and "#config.cell.c_store_f" in m.c_store.source
     assert any(t.role == "read_n" and t.w_um == 2.0 for t in m.dev.cell)
     assert "characterization" in m.cell_area()["transistors_m2"].source
+
+
+def test_cell_from_the_card_array_section(card):
+    """A card fitted by `gaincell fit` carries its circuit: no characterization folder needed."""
+    from dataclasses import asdict
+
+    from circuits.gaincell_cell import GainCellConfig
+
+    cell = asdict(GainCellConfig())
+    cell.update(c_store_f=30e-15, w_read_n_um=3.0, l_read_n_um=1.0)
+    del card["provenance"]["config"]
+    card["provenance"]["characterizations"] = {"gaincell": {"folder": "no/such/folder"}}
+    card["array"] = {"c_store_f": 30e-15, "array_rows": 64, "cell_config": cell, "source": "test"}
+    m = CostModel.build(card, SHAPE, CostConfig(window_tokens=128, array_rows=32))
+    assert m.c_store.value == 30e-15 and m.c_store.source.endswith("#array.c_store_f")
+    assert any(t.role == "read_n" and t.w_um == 3.0 for t in m.dev.cell)
+    assert "#array.cell_config" in m.dev.cell_source
