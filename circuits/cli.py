@@ -40,7 +40,7 @@ def _simulate(args: argparse.Namespace) -> int:
     path: Path = args.netlist
     if not path.is_file():
         raise ConfigError("netlist", str(path), "an existing netlist file")
-    text = path.read_text()
+    text = _relocate_sky130(path.read_text())
     # A .control block runs itself when the netlist loads; otherwise run the analysis cards.
     commands = () if ".control" in text.lower() else ("run",)
     job = SpiceJob(name=str(path), netlist=text, commands=commands)
@@ -58,6 +58,20 @@ def _simulate(args: argparse.Namespace) -> int:
         write_text(out / f"{kind}{i + 1}.csv", "\n".join(lines) + "\n")
     print(f"{len(result.plots)} plot(s) from {path} -> {out} (cached: {result.cached})")
     return 0
+
+
+def _relocate_sky130(text: str) -> str:
+    """Point any `.lib .../sky130_fd_pr/combined_models/sky130.lib.spice CORNER` card at the
+    installed sky130 package, so example netlists run from any checkout and virtual environment."""
+    import re
+
+    from circuits.sky130_models import combined_library
+
+    pattern = re.compile(r"^(\s*\.lib\s+)\S*sky130_fd_pr/combined_models/sky130\.lib\.spice", re.I | re.M)
+    if not pattern.search(text):
+        return text
+    lib = str(combined_library())
+    return pattern.sub(lambda m: m.group(1) + lib, text)
 
 
 def _characterize(args: argparse.Namespace) -> int:

