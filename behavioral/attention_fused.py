@@ -104,12 +104,12 @@ class _LutCurrent(torch.autograd.Function):
         if ctx.needs_input_grad[0]:
             ctx.save_for_backward(idx.to(torch.int16) if n < 32768 else idx, (v >= lo) & (v <= hi))
             ctx.dtable = dtable
-        return table.index_select(0, idx.view(-1)).view(v.shape)
+        return table.index_select(0, idx.reshape(-1)).view(v.shape)
 
     @staticmethod
     def backward(ctx, grad):
         idx, inr = ctx.saved_tensors
-        d = ctx.dtable.index_select(0, idx.view(-1).to(torch.int32)).view(idx.shape)
+        d = ctx.dtable.index_select(0, idx.reshape(-1).to(torch.int32)).view(idx.shape)
         return grad * d * inr, None, None, None, None, None
 
 

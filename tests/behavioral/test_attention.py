@@ -186,3 +186,22 @@ def test_acam_attention_causal_and_differentiable():
     assert torch.allclose(step[:, :, 0], out[:, :, 25])
     args = tuple(t[:, :, :12].clone().requires_grad_() for t in (q, k, v))
     assert torch.autograd.gradcheck(lambda a, b, c: acam_attention(a, b, c, CARD, window=8), args, fast_mode=True)
+
+
+def test_fused_accepts_non_contiguous_inputs() -> None:
+    """GPT-2 hands the core (B, H, T, D) views of (B, T, H, D) tensors."""
+    from behavioral.attention import AnalogSettings, gaincell_attention
+    from behavioral.cards import default_card
+
+    card = default_card()
+    gen = torch.Generator().manual_seed(0)
+    shape = (1, 128, 2, 16)
+    q = torch.rand(shape, generator=gen).transpose(1, 2)
+    k = (0.9 * torch.rand(shape, generator=gen)).transpose(1, 2).requires_grad_(True)
+    v = (0.9 * torch.rand(shape, generator=gen)).transpose(1, 2)
+    settings = AnalogSettings(window=64)
+    out = gaincell_attention(q, k, v, card, settings)
+    ref = gaincell_attention(q.contiguous(), k.detach().contiguous(), v.contiguous(), card, settings)
+    torch.testing.assert_close(out, ref)
+    out.sum().backward()
+    assert torch.isfinite(k.grad).all()
