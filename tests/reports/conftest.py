@@ -28,7 +28,8 @@ def _make() -> dict:
     data = json.loads(DEFAULT_CARD_PATH.read_text())
     for section, values in _COSTS.items():
         data[section].update(values)
-        data[section]["sources"] = {k: "test value" for k in values}
+        data[section]["sources"] = dict(data[section].get("sources") or {},
+                                        **{k: "test value" for k in values})
     data["provenance"] = dict(data["provenance"], config={"c_store_f": 10e-15, "array_rows": 64},
                               acam={"sense_time_s": 3e-9})
     if isinstance(data.get("array"), dict):  # the card's own circuit record: the same test values
