@@ -16,6 +16,18 @@ log = logging.getLogger(__name__)
 DEFAULT_CHARACTERIZE_DIR = Path("runs") / "characterize"
 
 
+def _parse_powers(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        powers = tuple(int(p) for p in text.split(","))
+    except ValueError:
+        powers = ()
+    if not powers or any(p < 0 or p > 3 for p in powers) or 1 not in powers:
+        raise ConfigError("--mac-x-powers", text, "comma-separated integers in 0..3 including 1")
+    return powers
+
+
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     """Add the `fit` subcommand."""
     p = subparsers.add_parser(
@@ -36,6 +48,9 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     p.add_argument("--retention-device", default=None,
                    help="write device whose retention the card keeps (e.g. si, igzo; default: the first)")
     p.add_argument("--name", default="gaincell-head", help="card name")
+    p.add_argument("--mac-x-powers", default=None,
+                   help="restrict the MAC model to these input powers, e.g. '1' (charge linear in "
+                        "pulse width: cheapest for the fused attention); default: all, by held-out error")
     p.set_defaults(func=run_fit)
 
 
@@ -57,7 +72,8 @@ def run_fit(args: argparse.Namespace) -> int:
         log.info("characterization %s: cell %s", d, c.cell)
     tables = [load_csv(f) for f in args.csv]
     card = build_card(characterizations=chars, tables=tables, token_period_s=args.token_period_s,
-                      retention_device=args.retention_device, name=args.name, seed=args.seed)
+                      retention_device=args.retention_device, name=args.name, seed=args.seed,
+                      mac_x_powers=_parse_powers(args.mac_x_powers))
     out = Path(args.out) if args.out else Path("runs") / "fit"
     path = save_card(card, out / "card.json")
     loaded = load_card(path)

@@ -78,7 +78,11 @@ def _cell(chars: Mapping[str, Characterization], name: str) -> Characterization 
     return chars.get(name)
 
 
-def _mac_section(chars, tables, seed) -> tuple[dict[str, Any], dict[str, Any]]:
+def _powers(x_power_sets) -> dict[str, Any]:
+    return {} if x_power_sets is None else {"x_power_sets": x_power_sets}
+
+
+def _mac_section(chars, tables, seed, x_power_sets=None) -> tuple[dict[str, Any], dict[str, Any]]:
     gc = _cell(chars, "gaincell")
     csv_mac = next((t for t in tables if t.kind == "mac"), None)
     csv_iv = next((t for t in tables if t.kind == "iv"), None)
@@ -93,11 +97,12 @@ def _mac_section(chars, tables, seed) -> tuple[dict[str, Any], dict[str, Any]]:
         xg, vg = gc.array("mac_x"), gc.array("mac_v_store_v")
         q = gc.array("mac_charge_c")
         X, V = np.meshgrid(xg, vg, indexing="ij")
-        fit = fit_mac(X, V, q / t_max, t_max_s=t_max, v_ref_v=v_ref, seed=seed)
+        fit = fit_mac(X, V, q / t_max, t_max_s=t_max, v_ref_v=v_ref, seed=seed, **_powers(x_power_sets))
         src = f"SPICE characterization {gc.folder} (mac_charge_c)"
     elif csv_mac is not None:
         c = csv_mac.columns
-        fit = fit_mac(c["x"], c["v_store_v"], c["charge_c"] / t_max, t_max_s=t_max, v_ref_v=v_ref, seed=seed)
+        fit = fit_mac(c["x"], c["v_store_v"], c["charge_c"] / t_max, t_max_s=t_max, v_ref_v=v_ref, seed=seed,
+                      **_powers(x_power_sets))
         src = f"user CSV {csv_mac.path} (charge vs x and v_store)"
     elif csv_iv is not None:
         v, i, on = iv_pwm_slice(csv_iv)
@@ -369,6 +374,7 @@ def build_card(
     retention_device: str | None = None,
     name: str = "gaincell-head",
     seed: int = 0,
+    mac_x_powers: tuple[int, ...] | None = None,
 ) -> dict[str, Any]:
     """Fit every section and return a validated card dict (schema `gaincell.card/1`).
 
@@ -380,12 +386,15 @@ def build_card(
         retention_device: which simulated write device's retention the card keeps (e.g. 'si',
             'igzo'; None: the first one).
         seed: seed of the train/held-out splits.
+        mac_x_powers: restrict the MAC family to these powers of the input (e.g. (1,): charge
+            linear in the pulse width, which the fused attention evaluates with one matmul);
+            None: every family, chosen by held-out error.
     """
     # recorded paths must not be a machine's absolute paths: relative to the repo, else the name
     chars = {k: dataclasses.replace(c, folder=portable_path(c.folder))
              for k, c in dict(characterizations or {}).items()}
     tables = [dataclasses.replace(t, path=portable_path(t.path)) for t in tables]
-    mac, mac_hash = _mac_section(chars, tables, seed)
+    mac, mac_hash = _mac_section(chars, tables, seed, None if mac_x_powers is None else (tuple(mac_x_powers),))
     card = {
         "schema": SCHEMA,
         "name": name,
