@@ -169,15 +169,19 @@ class SpiceEngine:
             messages += self._command(f"set rndseed={int(job.seed)}")
         before = set(self._ng.plot_names)
         self._ng.clear_output()
+        load_failed = False
         try:
             self._ng.load_circuit(job.netlist)
         except NgSpiceCircuitError:
-            pass  # the messages say what went wrong; classified below
+            load_failed = True  # ngspice's messages say why: classified just below
         except NameError as exc:  # PySpice's way of reporting a non-zero return code
             raise SimulationError(job.name, str(exc)) from exc
         load_messages = self._drain()
         messages += load_messages
         _raise_on_errors(job, load_messages, stage="load")
+        if load_failed:  # rejected, but with no message we recognize: still an error
+            text = " | ".join(m.strip() for m in load_messages if m.strip()) or "no message"
+            raise SimulationError(job.name, f"[load] circuit rejected: {text}")
         for command in job.commands:
             out = self._command(command)
             messages += out
