@@ -152,6 +152,21 @@ def penalty_model(card: HeadCard) -> PenaltyModel:
     return _penalty_model(float(a.width_v), float(a.steepness_per_v), float(lo), float(hi))
 
 
+def acam_log_match(q: torch.Tensor, k: torch.Tensor, card: HeadCard) -> torch.Tensor:
+    """log m_ij = -(1/D) sum_d r(q_id - k_jd) (nats) of every query against every key.
+
+    q (B, H, Tq, D) search voltages and k (B, H, Tk, D) stored centres (V), clipped to
+    kv_range_v; returns (B, H, Tq, Tk) with the fitted polynomial penalty (the numbers `acam_fused`
+    normalizes, before the division by the temperature and without the window mask). Memory
+    O(Tq * Tk): for statistics on long runs, call it on query chunks.
+    """
+    cd = compute_dtype(q)
+    pm = penalty_model(card)
+    qf = pm.query_features(pm.to_u(q.to(cd)))
+    kf = pm.key_features(pm.to_u(k.to(cd)))
+    return (qf @ kf.transpose(-1, -2)) * (-1.0 / q.shape[-1])
+
+
 def _temperature(temperature, H: int, cd, device) -> torch.Tensor | float:
     """Scalar or (H,) temperature -> float or (1, H, 1, 1) tensor (> 0)."""
     if isinstance(temperature, torch.Tensor):

@@ -170,9 +170,12 @@ def header(cfg: GainCellConfig, title: str, leakage: bool = False) -> str:
 
     `leakage=True` sets options for hold/retention transients spanning seconds to months of a
     nearly static circuit: Gear integration and a relaxed truncation-error control (with the
-    defaults ngspice takes ~1 s steps for days); the step is then bounded by the `tran` max step.
+    defaults ngspice takes ~1 s steps for days, and with chgtol = 1e-10 C it still holds a
+    fixed ~32 s step, 316k steps for 1e7 s); the step is then bounded by the `tran` max step.
+    Checked: IGZO retention at 27 C and 85 C over 1e6 s equal to 1e-6 V at 7 log-spaced times
+    with chgtol = 1e-10 C (31.6k steps) and 1e-6 C (10k steps, 4-6x faster).
     """
-    opts = ".options method=gear trtol=1000 chgtol=1e-10\n" if leakage else ""
+    opts = ".options method=gear trtol=1000 chgtol=1e-6\n" if leakage else ""
     return f"* {title}\n{lib_line(cfg.corner)}\n.temp {cfg.temperature_c:g}\n{opts}"
 
 

@@ -11,6 +11,15 @@ calibration batches). Then, with the same weights in the target mode, on one fix
 with alpha falling linearly from `alpha_start` to `alpha_end` over `alpha_iters` iterations,
 then `alpha_end`; stop when every gap is below `tol` or after `max_iters` iterations. The loop
 runs over every `HeadScalers` of the model and every signal it scales, whatever the mode.
+
+aCAM temperature (extension): the aCAM attention is a softmax of log m / tau, so its sharpness is
+the within-row spread of those logits (`co_design.logit_stats`, recorded as `SCORE`). When the
+reference mode has softmax logits (digital_swa: scaling * q.k; acam: log m / tau), that spread
+is a target too, matched by the temperature: the logits scale as 1 / tau, so
+    if |spread - target| > tol:    tau <- alpha * (tau * spread / target) + (1 - alpha) * tau
+(the logits' mean does not matter to a softmax and is not matched). The gain-cell modes have no
+softmax (HardSigmoid charge-to-pulse), so from a linear_hw / gaincell reference the temperature
+keeps its value (initialized to 1, the card's characterized sense time, unless learned).
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ from typing import Any, Callable, Iterable
 import torch
 
 from co_design.config import AttentionConfig
+from co_design.scalers import SCORE
 from co_design.swap import attention_modules, current_config, install_attention, recording
 from co_design.trainer import lm_loss
 from gaincell.errors import ConfigError
@@ -127,6 +137,12 @@ def adapt_scalers(model: torch.nn.Module, targets: Stats, batch: torch.Tensor, c
         for (layer, name), (t_mean, t_std) in targets.items():
             s = scalers[layer]
             mean, std = stats[(layer, name)]
+            if name == SCORE:  # logit spread ~ 1 / tau
+                tau = s.temperature()
+                fix = ((std - t_std).abs() > cfg.tol) & (std > 0) & (t_std > 0)
+                ratio = std / torch.where(t_std > 0, t_std, torch.ones_like(t_std))
+                s.set_temperature(torch.where(fix, alpha * tau * ratio + (1 - alpha) * tau, tau))
+                continue
             a, b = s.a(name), s.b(name)
             # a signal with no spread at all (e.g. every phi clipped to 0) cannot be rescaled
             fix_std = ((std - t_std).abs() > cfg.tol) & (std > 0)
@@ -162,16 +178,20 @@ def adapt_model(model: torch.nn.Module, target: AttentionConfig, calib: list[tor
     """Record targets in the model's current (reference) mode, switch to `target`, adapt.
 
     Reference in an analog mode (e.g. linear_hw -> gaincell): the paper's targets. For the
-    aCAM the query is a search voltage compared with the stored keys, so its targets are the
-    key's statistics. Reference digital (digital_swa -> linear_hw): `device_range_targets`.
+    aCAM from a gain-cell reference the query is a search voltage compared with the stored keys,
+    so its targets are the key's statistics (from an aCAM reference, its own). Reference digital (digital_swa -> linear_hw): `device_range_targets`.
+    Target acam: the temperature matches the reference's logit spread where it has one
+    (digital_swa, acam; see the module doc).
     """
     reference = current_config(model)
     targets = record_statistics(model, calib, cfg.ema)
+    if target.mode != "acam":  # only the aCAM has a temperature to match the logit spread with
+        targets = {key: st for key, st in targets.items() if key[1] != SCORE}
     install_attention(model, target)
     if reference is not None and not reference.is_analog:
         card = attention_modules(model)[0].__dict__["gaincell_runtime"].card
         targets = device_range_targets(targets, card, target.mode)
-    elif target.mode == "acam":
+    elif target.mode == "acam" and (reference is None or reference.mode != "acam"):
         for layer, name in list(targets):
             if name == "k":
                 targets[(layer, "q")] = targets[(layer, "k")]

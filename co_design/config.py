@@ -39,7 +39,8 @@ class AttentionConfig:
         out_bits: per-tile charge-to-pulse output resolution in bits (None: the card's
             `quant.out_levels`).
         noise: emulate read/write noise of the card (False: noise-free, for debugging).
-        noise_seed: seed of the emulated noise (same seed, same noise, token by token).
+        noise_seed: seed of the emulated noise (same seed, same noise, token by token); each
+            layer derives its own from it (`co_design.hardware.layer_seed`).
         decay: emulate the leak of stored voltages with token age.
         card_path: device card JSON (None: `behavioral.cards.default_card()`).
     """

@@ -7,7 +7,13 @@ The functions find the model's emulator state on `module.gaincell_runtime` (set 
 
 In the analog modes the query, key and value arriving here are already in the device domain
 (pulse fractions, stored volts): the mapping happens when c_attn produces them, before they
-enter the KV cache (see `co_design.swap`), so the cache holds written device values.
+enter the KV cache (see `co_design.swap`), so the cache holds written device values. Padded
+batches: the analog modes build their mask with `co_design.padding.key_padding_mask` and never
+write a padded token into the arrays (see `co_design.padding`).
+
+While the scalers record statistics (adaptation), the functions also record the spread of the
+softmax logits (`co_design.logit_stats`): scaling * q.k for the digital softmax, log m / tau for
+the aCAM. The aCAM temperature is adapted to it.
 """
 
 from __future__ import annotations
@@ -17,7 +23,10 @@ import torch.nn.functional as F
 from transformers import AttentionInterface
 from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
-from co_design.config import MODES
+from co_design.config import ANALOG_MODES, MODES
+from co_design.logit_stats import LogitSpread
+from co_design.padding import key_padding_mask, real_keys, row_layouts
+from co_design.scalers import SCORE
 from gaincell.errors import ConfigError
 
 
@@ -74,8 +83,19 @@ def digital_swa_attention(module, query, key, value, attention_mask, scaling=Non
                                          scale=scaling)
     scalers = getattr(module, "gaincell_scalers", None)
     if scalers is not None and scalers.recording:  # digital reference statistics (adaptation)
+        B, Tq, Tk = query.shape[0], query.shape[-2], key.shape[-2]
+        real = real_keys(pad[..., -Tk:], B, Tq, Tk) if pad is not None else None
+        valid_q = None if real is None else real[:, -Tq:]
         for name, x in (("q", query), ("k", key), ("v", value), ("out", out)):
-            scalers.observe(name, x)
+            scalers.observe(name, x, valid_q)
+        scale = query.shape[-1] ** -0.5 if scaling is None else scaling
+        spread = LogitSpread()
+        with torch.no_grad():
+            spread.add_chunked(lambda i0, i1: (query[:, :, i0:i1] @ key.transpose(-1, -2)) * scale,
+                               lambda i0, i1: allowed[..., i0:i1, :], Tq)
+        if not spread.empty:
+            std = spread.std()
+            scalers.observe_moments(SCORE, torch.zeros_like(std), std)
     return out.transpose(1, 2).contiguous(), None
 
 
@@ -84,16 +104,31 @@ def analog_attention(module, query, key, value, attention_mask, scaling=None, dr
     """Emulated gain-cell / aCAM attention on device-domain q, k, v; digital output.
 
     The core returns the tile-summed converter output; the per-head output scaler maps it back
-    to the digital range of the model. Padding masks are not supported in analog modes (the
-    arrays hold every written token); pass unpadded batches.
+    to the digital range of the model. Padded tokens are never written into the arrays (see
+    `co_design.padding`): the core sees each sequence's real tokens only, and a padded query
+    gets a zero core output.
     """
     rt = runtime_of(module)
-    q_pos, k_pos = query_key_positions(position_ids, query.shape[-2], key.shape[-2], query.device)
-    pad = _padding_mask(attention_mask)
-    if pad is not None and not bool(pad.all()):
-        raise ConfigError("attention_mask", "padded batch", "unpadded inputs in analog attention modes")
-    y = rt.attend(module.layer_idx, query, key, value, q_pos, k_pos)
-    y = module.gaincell_scalers.scale("out", y)
+    scalers = module.gaincell_scalers
+    B, _, Tq, _ = query.shape
+    Tk = key.shape[-2]
+    real = real_keys(attention_mask, B, Tq, Tk)
+    layouts = row_layouts(position_ids, real, B, Tq, Tk)
+    spread = LogitSpread() if (scalers.recording and rt.records_logits) else None
+    if len(layouts) == 1 and layouts[0].covers(Tq, Tk):
+        y = rt.attend(module.layer_idx, scalers, query, key, value, layouts[0].q0, layouts[0].k0, spread)
+    else:
+        y = query.new_zeros(*query.shape[:3], value.shape[-1])
+        for lay in layouts:
+            r = lay.rows
+            part = rt.attend(module.layer_idx, scalers, query[r][:, :, lay.q_lo:lay.q_hi],
+                             key[r][:, :, lay.k_lo:lay.k_hi], value[r][:, :, lay.k_lo:lay.k_hi],
+                             lay.q0, lay.k0, spread)
+            y[r, :, lay.q_lo:lay.q_hi] = part.to(y.dtype)
+    if spread is not None and not spread.empty:
+        std = spread.std()
+        scalers.observe_moments(SCORE, torch.zeros_like(std), std)
+    y = scalers.scale("out", y, None if real is None else real[:, -Tq:])
     return y.transpose(1, 2).contiguous(), None
 
 
@@ -110,4 +145,4 @@ def register_all() -> None:
     assert set(_FUNCTIONS) == set(MODES)
     for name, fn in _FUNCTIONS.items():
         AttentionInterface.register(name, fn)
-        AttentionMaskInterface.register(name, sdpa_mask)
+        AttentionMaskInterface.register(name, key_padding_mask if name in ANALOG_MODES else sdpa_mask)

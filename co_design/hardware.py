@@ -6,12 +6,17 @@ mode. It owns no physics: the quantizers, the gain-cell core and the aCAM core c
   * `to_device`: per-head scalers, then the card's converters: q -> PWM fractions (gain-cell
     modes) or search voltages (aCAM), k and v -> DAC-quantized stored volts. Straight-through
     gradients. This runs before GPT-2 writes k and v into its KV cache.
-  * `attend`: the device-domain core on (B, H, T, D) tensors with absolute token positions.
+  * `attend`: the device-domain core on (B, H, T, D) tensors whose tokens are all real, with
+    the absolute positions of the first query and key (padding: `co_design.padding`). In aCAM
+    mode it passes the per-head temperature of the layer's scalers to the core.
 
-Noise: the card's cell mismatch (fixed-pattern gain per array cell, drawn from `noise_seed`;
-the pattern follows the circular buffer column, so incremental and full-sequence runs see the
-same cells). A card whose mismatch is not characterized (`noise.mismatch_sigma_rel: null`)
-emulates no noise; `noise_characterized` says so.
+Noise: the card's cell mismatch (fixed-pattern gain per array cell). Every layer has its own
+arrays, so every layer draws its own pattern, from `layer_seed(noise_seed, layer_idx)` =
+(noise_seed + layer_idx * 0x9E3779B9) mod 2**32 (the 32-bit golden-ratio stride: layer 0 keeps
+`noise_seed` itself, and no two (seed, layer) pairs collide for up to 128 layers and seeds less
+than 2e7 apart). The pattern follows the circular-buffer column, so incremental and
+full-sequence runs see the same cells. A card whose mismatch is not characterized
+(`noise.mismatch_sigma_rel: null`) emulates no noise; `noise_characterized` says so.
 """
 
 from __future__ import annotations
@@ -21,13 +26,25 @@ import logging
 import torch
 
 from behavioral.attention import AnalogSettings, acam_attention, gaincell_attention
+from behavioral.attention_acam import acam_log_match
 from behavioral.cards import HeadCard, default_card, load_card
 from behavioral.primitives import quantize_uniform
 from co_design.config import AttentionConfig
+from co_design.logit_stats import LogitSpread, window_visibility
 from co_design.scalers import HeadScalers
 from gaincell.errors import ConfigError
 
 log = logging.getLogger(__name__)
+
+LAYER_SEED_STRIDE = 0x9E3779B9
+"""Seed distance between consecutive layers (2**32 / golden ratio, odd)."""
+
+
+def layer_seed(noise_seed: int, layer_idx: int) -> int:
+    """The mismatch seed of layer `layer_idx`: (noise_seed + layer_idx * 0x9E3779B9) mod 2**32."""
+    if isinstance(layer_idx, bool) or not isinstance(layer_idx, int) or layer_idx < 0:
+        raise ConfigError("layer_idx", layer_idx, "integer >= 0")
+    return (int(noise_seed) + layer_idx * LAYER_SEED_STRIDE) % (1 << 32)
 
 
 def load_attention_card(config: AttentionConfig) -> HeadCard:
@@ -56,8 +73,13 @@ class HardwareRuntime:
         """True when the card gives a mismatch sigma, so `noise` has an effect."""
         return self.card.noise.mismatch_sigma_rel is not None
 
-    def settings(self) -> AnalogSettings:
-        """The behavioral core settings for the current config and noise seed."""
+    @property
+    def records_logits(self) -> bool:
+        """True when the mode has softmax logits whose spread the adaptation matches (aCAM)."""
+        return self.config.mode == "acam"
+
+    def settings(self, layer_idx: int) -> AnalogSettings:
+        """The behavioral core settings of layer `layer_idx` (its own mismatch seed)."""
         c = self.config
         if c.noise and not self.noise_characterized:
             log.debug("card %s has no mismatch sigma: emulating without noise", self.card.path)
@@ -67,7 +89,8 @@ class HardwareRuntime:
             mac="linear" if c.mode == "linear_hw" else "nonlinear",
             decay=c.decay,
             q_levels=_levels(c.q_bits), kv_levels=_levels(c.kv_bits), out_levels=_levels(c.out_bits),
-            mismatch_seed=self.noise_seed if (c.noise and self.noise_characterized) else None,
+            mismatch_seed=(layer_seed(self.noise_seed, layer_idx)
+                           if (c.noise and self.noise_characterized) else None),
             chunk=chunk, segment=chunk * max(1, 1024 // chunk),
         )
 
@@ -79,25 +102,45 @@ class HardwareRuntime:
     # --- the two jobs -------------------------------------------------------------------------
 
     def to_device(self, layer_idx: int, scalers: HeadScalers, q: torch.Tensor, k: torch.Tensor,
-                  v: torch.Tensor, positions: torch.Tensor):
-        """Digital (B, H, T, D) q, k, v -> device domain (PWM fraction or volts, quantized)."""
+                  v: torch.Tensor, positions: torch.Tensor, valid: torch.Tensor | None = None):
+        """Digital (B, H, T, D) q, k, v -> device domain (PWM fraction or volts, quantized).
+
+        `valid`: (B, T) bool of the real tokens, whose statistics the scalers record (None: all).
+        """
         qt, c = self.card.quant, self.config
         kv_levels = _levels(c.kv_bits) or qt.kv_levels
         kv_lo, kv_hi = qt.kv_range_v
         if c.mode == "acam":  # the query is a search voltage from the same kind of DAC
-            q_dev = quantize_uniform(scalers.scale("q", q), kv_levels, kv_lo, kv_hi)
+            q_dev = quantize_uniform(scalers.scale("q", q, valid), kv_levels, kv_lo, kv_hi)
         else:
-            q_dev = quantize_uniform(scalers.scale("q", q), _levels(c.q_bits) or qt.q_levels, *qt.q_range)
-        k_dev = quantize_uniform(scalers.scale("k", k), kv_levels, kv_lo, kv_hi)
-        v_dev = quantize_uniform(scalers.scale("v", v), kv_levels, kv_lo, kv_hi)
+            q_dev = quantize_uniform(scalers.scale("q", q, valid), _levels(c.q_bits) or qt.q_levels,
+                                     *qt.q_range)
+        k_dev = quantize_uniform(scalers.scale("k", k, valid), kv_levels, kv_lo, kv_hi)
+        v_dev = quantize_uniform(scalers.scale("v", v, valid), kv_levels, kv_lo, kv_hi)
         return q_dev, k_dev, v_dev
 
-    def attend(self, layer_idx: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-               q_pos: torch.Tensor, k_pos: torch.Tensor) -> torch.Tensor:
-        """Device-domain core: (B, H, Tq, D) output (converter units; volts for aCAM)."""
-        if q_pos.shape[0] > 1 and not bool((q_pos == q_pos[:1]).all()):
-            raise ConfigError("position_ids", "different per sequence", "one position run for the whole batch")
-        q0, k0 = int(q_pos[0, 0]), int(k_pos[0, 0])
+    def attend(self, layer_idx: int, scalers: HeadScalers, q: torch.Tensor, k: torch.Tensor,
+               v: torch.Tensor, q0: int, k0: int, spread: LogitSpread | None = None) -> torch.Tensor:
+        """Device-domain core: (B, H, Tq, Dv) output (converter units; volts for aCAM).
+
+        q (B, H, Tq, D), k and v (B, H, Tk, D): real tokens only, at consecutive absolute
+        positions starting at q0 (queries) and k0 (keys). `spread`: in aCAM mode, accumulate
+        the softmax logits' spread (log m / tau over the window) for the adaptation.
+        """
         if self.config.mode == "acam":
-            return acam_attention(q, k, v, self.card, self.config.window, q_pos=q0, k_pos=k0)
-        return gaincell_attention(q, k, v, self.card, self.settings(), q_pos=q0, k_pos=k0, impl="fused")
+            tau = scalers.temperature()
+            if spread is not None:
+                self._add_acam_spread(spread, q, k, tau, q0, k0)
+            return acam_attention(q, k, v, self.card, self.config.window, q_pos=q0, k_pos=k0,
+                                  temperature=tau)
+        return gaincell_attention(q, k, v, self.card, self.settings(layer_idx), q_pos=q0, k_pos=k0,
+                                  impl="fused")
+
+    def _add_acam_spread(self, spread: LogitSpread, q: torch.Tensor, k: torch.Tensor,
+                         tau: torch.Tensor, q0: int, k0: int) -> None:
+        tau4 = tau.detach().float()[None, :, None, None]
+        tk, window = k.shape[2], self.config.window
+        with torch.no_grad():
+            spread.add_chunked(lambda i0, i1: acam_log_match(q[:, :, i0:i1], k, self.card) / tau4,
+                               lambda i0, i1: window_visibility(q0, k0, i0, i1, tk, window, q.device),
+                               q.shape[2])

@@ -3,7 +3,8 @@
 No fork of the model: `install_attention` registers the attention functions of
 `co_design.functions`, selects one with `set_attn_implementation`, and adds to each
 `GPT2Attention`
-  * `gaincell_scalers` (a `HeadScalers` module: trainable, saved with the model);
+  * `gaincell_scalers` (a `HeadScalers` module: per-head (a, b) of q, k, v and the output and
+    the aCAM temperature; trainable, saved with the model);
   * in analog modes, a forward hook on `c_attn` that maps q, k, v through the scalers into the
     device domain (PWM fractions, quantized stored volts with write noise) *before* GPT-2 writes
     them into its KV cache: the cache then holds device values written once per token;
@@ -28,6 +29,7 @@ from transformers.utils import logging as hf_logging
 
 from co_design.config import CONFIG_KEY, AttentionConfig
 from co_design.functions import register_all
+from co_design.padding import real_tokens
 from co_design.scalers import HeadScalers
 from gaincell.errors import ConfigError
 
@@ -115,6 +117,7 @@ def restore_attention(model: torch.nn.Module) -> torch.nn.Module:
             del attn.gaincell_scalers
         attn.__dict__.pop("gaincell_runtime", None)
         attn.__dict__.pop("_gaincell_positions", None)
+        attn.__dict__.pop("_gaincell_mask", None)
     mcfg = model.config
     for key in ("sliding_window", "layer_types"):
         if original[key] is None:
@@ -166,6 +169,7 @@ def _remove_hooks(model: torch.nn.Module) -> None:
 
 def _capture_positions(attn: torch.nn.Module, args: tuple, kwargs: dict[str, Any]) -> None:
     attn.__dict__["_gaincell_positions"] = kwargs.get("position_ids")
+    attn.__dict__["_gaincell_mask"] = kwargs.get("attention_mask")
 
 
 def _map_to_device(attn: torch.nn.Module, c_attn: torch.nn.Module, inputs: tuple,
@@ -180,7 +184,10 @@ def _map_to_device(attn: torch.nn.Module, c_attn: torch.nn.Module, inputs: tuple
         positions = torch.arange(t, device=output.device)[None, :]
     positions = positions.reshape(-1, positions.shape[-1])[:, -t:]
     rt = attn.__dict__["gaincell_runtime"]
-    q, k, v = rt.to_device(attn.layer_idx, attn.gaincell_scalers, q, k, v, positions)
+    valid = None  # real tokens of a padded batch: the statistics leave the padding out
+    if attn.gaincell_scalers.recording:
+        valid = real_tokens(attn.__dict__.get("_gaincell_mask"), bsz, t)
+    q, k, v = rt.to_device(attn.layer_idx, attn.gaincell_scalers, q, k, v, positions, valid)
     return torch.cat([x.transpose(1, 2).reshape(bsz, t, e) for x in (q, k, v)], dim=2)
 
 

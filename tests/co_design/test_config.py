@@ -6,9 +6,11 @@ import json
 
 import pytest
 
+from behavioral.cards import default_card
 from co_design.config import AttentionConfig
-from co_design.swap import install_attention, load_model, new_gpt2, read_attention_config
-from gaincell.errors import ConfigError
+from co_design.finetune import FinetuneConfig
+from co_design.swap import install_attention, load_model, new_gpt2, read_attention_config, save_model
+from gaincell.errors import CardError, ConfigError
 
 
 def test_unknown_mode_names_field_and_choices():
@@ -47,3 +49,46 @@ def test_saved_config_with_unknown_key_names_the_file(tiny_model_dir, tmp_path):
 def test_missing_model_dir_is_clear(tmp_path):
     with pytest.raises(ConfigError, match="config.json"):
         load_model(tmp_path / "nothing")
+
+
+def _saved_digital(tmp_path):
+    """A small untrained GPT-2 (context 32) saved with digital_swa attention."""
+    model = new_gpt2(1, 2, 16, 32, 50)
+    install_attention(model, AttentionConfig(mode="digital_swa", window=16))
+    return save_model(model, tmp_path / "model")
+
+
+def test_load_model_with_unknown_mode_names_the_field(tmp_path):
+    with pytest.raises(ConfigError, match="'mode'.*'softmax'.*digital_swa \\| linear_hw \\| gaincell \\| acam"):
+        load_model(_saved_digital(tmp_path), mode="softmax")
+
+
+def test_load_model_with_window_larger_than_context_names_the_field(tmp_path):
+    with pytest.raises(ConfigError, match="'window': 64.*n_positions=32"):
+        load_model(_saved_digital(tmp_path), mode="gaincell", window=64, array_rows=8)
+
+
+def test_saved_window_larger_than_context_names_the_field(tmp_path):
+    path = _saved_digital(tmp_path)
+    cfg = json.loads((path / "config.json").read_text())
+    cfg["gaincell_attention"]["window"] = 48
+    (path / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ConfigError, match="'window': 48.*n_positions=32"):
+        load_model(path)
+
+
+@pytest.mark.parametrize("mode,section,field", [("gaincell", "c2p", "s_sat_qk_a"),
+                                                ("acam", "acam", "width_v"),
+                                                ("linear_hw", "quant", "kv_levels")])
+def test_card_missing_a_field_names_file_and_field(tmp_path, mode, section, field):
+    data = default_card().to_dict()
+    del data[section][field]
+    card = tmp_path / "card.json"
+    card.write_text(json.dumps(data))
+    with pytest.raises(CardError, match=f"card.json.*'{section}.{field}'"):
+        load_model(_saved_digital(tmp_path), mode=mode, window=16, array_rows=8, card_path=str(card))
+
+
+def test_finetune_plan_with_unknown_mode_names_the_field():
+    with pytest.raises(ConfigError, match="'stages'.*'softmax'"):
+        FinetuneConfig(stages=("linear_hw", "softmax"), steps=(1, 1))

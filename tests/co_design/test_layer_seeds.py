@@ -1,0 +1,62 @@
+"""Every layer's arrays draw their own fixed-pattern mismatch, reproducibly from the noise seed."""
+
+from __future__ import annotations
+
+import torch
+
+from behavioral.attention_config import cell_gains, resolve_physics
+from co_design.config import AttentionConfig
+from co_design.hardware import HardwareRuntime, layer_seed
+from co_design.scalers import HeadScalers
+from co_design.swap import install_attention, new_gpt2, scalers_of, set_noise_seed
+
+CFG = AttentionConfig(mode="gaincell", window=16, array_rows=8, noise_seed=5)
+
+
+def _device_inputs():
+    g = torch.Generator().manual_seed(0)
+    q = torch.rand(1, 2, 32, 16, generator=g)            # PWM fractions
+    k = 0.9 * torch.rand(1, 2, 32, 16, generator=g)      # stored volts
+    v = 0.9 * torch.rand(1, 2, 32, 16, generator=g)
+    return q, k, v
+
+
+def test_layer_seed_formula():
+    assert layer_seed(7, 0) == 7 and layer_seed(7, 1) == (7 + 0x9E3779B9) % 2**32
+    seeds = {layer_seed(s, layer) for s in range(500) for layer in range(48)}
+    assert len(seeds) == 500 * 48                          # no two (seed, layer) pairs collide
+
+
+def test_two_layers_draw_different_mismatch_patterns():
+    rt = HardwareRuntime(CFG)
+    assert rt.noise_characterized
+    s0, s1 = rt.settings(0), rt.settings(1)
+    assert s0.mismatch_seed != s1.mismatch_seed
+    g0 = cell_gains(resolve_physics(rt.card, s0), 2, 16, 16, 0, "cpu", torch.float32)
+    g1 = cell_gains(resolve_physics(rt.card, s1), 2, 16, 16, 0, "cpu", torch.float32)
+    assert not torch.allclose(g0, g1)
+    q, k, v = _device_inputs()
+    scalers = HeadScalers(2, 0.45)
+    y0, y1 = (rt.attend(layer, scalers, q, k, v, 0, 0) for layer in (0, 1))
+    assert not torch.equal(y0, y1)
+    # the same seed reproduces each layer's pattern; without noise the layers are identical
+    assert torch.equal(HardwareRuntime(CFG).attend(1, scalers, q, k, v, 0, 0), y1)
+    quiet = HardwareRuntime(CFG.replace(noise=False))
+    assert torch.equal(quiet.attend(0, scalers, q, k, v, 0, 0), quiet.attend(1, scalers, q, k, v, 0, 0))
+
+
+def test_same_seed_same_output_other_seed_differs():
+    def run(seed):
+        torch.manual_seed(0)
+        model = new_gpt2(2, 2, 32, 48, 50, eos_token_id=0).eval()
+        install_attention(model, CFG.replace(noise_seed=seed))
+        with torch.no_grad():
+            for s in scalers_of(model):
+                s.q_a.fill_(3.0), s.q_b.fill_(0.3), s.k_a.fill_(2.0), s.v_a.fill_(2.0)
+        return model
+
+    ids = torch.randint(1, 50, (2, 40), generator=torch.Generator().manual_seed(1))
+    a, b = run(5), run(5)
+    assert torch.equal(a(ids).logits, b(ids).logits)
+    set_noise_seed(b, 6)
+    assert not torch.allclose(a(ids).logits, b(ids).logits, atol=1e-5)
