@@ -5,10 +5,17 @@ Device-domain inputs (docs/INTERFACES.md): q as PWM fractions in [0, 1], k and v
 volts, all (B, H, T, D), plus absolute token positions. For query i and key j (visible iff
 i - W < j <= i, age a = i - j, decay factor d**a with d the card's per-token factor):
 
-    S_ij   = d**a * sum_d I(x_id, K_jd) / s_sat_qk             (I: fitted mean read current, A)
-    phi_ij = clip(S_ij, 0, 1)                                  (HardSigmoid charge-to-pulse)
-    y_it   = sum_{j in tile t} d**a * sum_p phi_ij**p g_p(V_j) / s_sat_sv   (phi pulses drive V)
+    S_ij   = d**a * sum_d I(x_id, K_jd) / s_sat_qk + n_ij      (I: fitted mean read current, A)
+    phi_ij = clip(g_c * (S_ij - o_c), 0, 1)                    (HardSigmoid charge-to-pulse)
+    y_it   = sum_{j in tile t} d**a * sum_p phi_ij**p g_p(V_j) / s_sat_sv + m_it   (pulses drive V)
     out_i  = sum_t Qout(y_it)                                  (per-tile converter, digital sum)
+
+Non-idealities switched by `AnalogSettings` (all off in `perfect` mode): c = j mod W is key j's
+column and its converter's fixed-pattern gain g_c and offset o_c (offset charge / q_sat) are
+drawn from `mismatch_seed` with the card's c2p sigmas (else g = 1, o = 0); n_ij and m_it (each
+output column of tile t) are per-read Gaussian read noise drawn from `read_noise_seed`, of sigma
+read_noise_rel * full_scale_a * sqrt(D) / s_sat_qk and ... * sqrt(array_rows) / s_sat_sv (the
+bitline sums D or array_rows cells, each counted at its on-state noise); else 0.
 
 Keys live in a circular buffer of W columns: token j sits in column j mod W, tile
 (j mod W) // array_rows. x, K, V are first quantized by the PWM / DAC quantizers of the card.

@@ -15,7 +15,14 @@ import torch
 
 from behavioral.cards import HeadCard
 from behavioral.mac_model import PolyMacModel
-from behavioral.primitives import SURROGATES, cell_mismatch_gains, quantize_output, quantize_uniform
+from behavioral.primitives import (
+    SURROGATES,
+    cell_mismatch_gains,
+    column_read_sigma,
+    converter_mismatch,
+    quantize_output,
+    quantize_uniform,
+)
 from gaincell.errors import ConfigError
 
 MAC_KINDS = ("nonlinear", "linear")
@@ -36,9 +43,20 @@ class AnalogSettings:
         q_levels, kv_levels, out_levels: override the card's level counts (None: card).
         mismatch_seed: None for no mismatch; else the seed of a fixed-pattern cell gain mismatch
             of sigma `card.noise.mismatch_sigma_rel` for each (head, column, row) of the K and V
-            arrays (requires the card to have characterized it).
+            arrays (requires the card to have characterized it), and of the Q.K charge-to-pulse
+            converters (one per key column and head: gain sigma `card.noise.c2p_gain_sigma_rel`,
+            offset sigma `card.noise.c2p_offset_sigma_c`; skipped when the card's c2p sigmas
+            are null or `c2p_mismatch` is False).
+        c2p_mismatch: apply the converters' mismatch when `mismatch_seed` is set.
+        read_noise_seed: None for no read noise; else the seed of per-read Gaussian noise on
+            every bitline read (Q.K columns before the HardSigmoid, S.V tile bitlines before the
+            tile converter) of sigma `card.noise.read_noise_rel` * full scale * sqrt(cells on
+            the bitline) (requires the card to have characterized it). Each read (batch, head,
+            query position, key position or tile and output column) draws its own value,
+            identical in both implementations and in KV-cache steps.
         perfect: remove every non-ideality (linear cell, no decay, no quantization, no
-            saturation of tile outputs, no mismatch); the HardSigmoid stays (it is the algorithm).
+            saturation of tile outputs, no mismatch, no noise); the HardSigmoid stays (it is the
+            algorithm).
         chunk: fused implementation's query chunk in tokens (multiple of array_rows).
         segment: fused implementation's key-feature segment in tokens (multiple of chunk).
     """
@@ -54,6 +72,8 @@ class AnalogSettings:
     kv_levels: int | None = None
     out_levels: int | None = None
     mismatch_seed: int | None = None
+    c2p_mismatch: bool = True
+    read_noise_seed: int | None = None
     perfect: bool = False
     chunk: int = 128
     segment: int = 1024
@@ -77,9 +97,10 @@ class AnalogSettings:
             v = getattr(self, name)
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 2):
                 raise ConfigError(name, v, "None (card) or integer >= 2")
-        if self.mismatch_seed is not None and (isinstance(self.mismatch_seed, bool)
-                                               or not isinstance(self.mismatch_seed, int)):
-            raise ConfigError("mismatch_seed", self.mismatch_seed, "None or an integer")
+        for name in ("mismatch_seed", "read_noise_seed"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int)):
+                raise ConfigError(name, v, "None or an integer")
 
     def replace(self, **changes) -> "AnalogSettings":
         """A validated copy with some fields changed."""
@@ -91,7 +112,9 @@ class AnalogSettings:
 @dataclass(frozen=True)
 class Physics:
     """Resolved numbers: MAC model, saturation currents (A), ln of the per-token decay factor
-    (0 without decay), quantizer specs (None: off), output clip range and mismatch (sigma, seed)."""
+    (0 without decay), quantizer specs (None: off), output clip range, cell mismatch (sigma,
+    seed), converter mismatch (gain sigma, offset sigma in units of the saturation input, seed)
+    and read noise (one cell's sigma in amperes of mean current, seed); None: off."""
 
     model: PolyMacModel
     surrogate: str
@@ -103,6 +126,8 @@ class Physics:
     out_quant: tuple[int, tuple[float, float]] | None
     out_clip: tuple[float, float] | None
     mismatch: tuple[float, int] | None
+    c2p_mismatch: tuple[float, float, int] | None = None
+    read_noise: tuple[float, int] | None = None
 
 
 def resolve_physics(card: HeadCard, s: AnalogSettings) -> Physics:
@@ -117,6 +142,18 @@ def resolve_physics(card: HeadCard, s: AnalogSettings) -> Physics:
             raise ConfigError("mismatch_seed", s.mismatch_seed,
                               f"None: card '{card.path}' has no characterized noise.mismatch_sigma_rel")
         mismatch = (float(sigma), int(s.mismatch_seed))
+    c2p_mm = None
+    n = card.noise
+    if (s.mismatch_seed is not None and s.c2p_mismatch and not perfect
+            and n.c2p_gain_sigma_rel is not None and n.c2p_offset_sigma_c is not None):
+        c2p_mm = (float(n.c2p_gain_sigma_rel), float(n.c2p_offset_sigma_c) / card.c2p.q_sat_c,
+                  int(s.mismatch_seed))
+    noise = None
+    if s.read_noise_seed is not None and not perfect:
+        if n.read_noise_rel is None:
+            raise ConfigError("read_noise_seed", s.read_noise_seed,
+                              f"None: card '{card.path}' has no characterized noise.read_noise_rel")
+        noise = (float(n.read_noise_rel) * card.mac.full_scale_a, int(s.read_noise_seed))
     quant = s.quantize and not perfect
     return Physics(
         model=model,
@@ -129,6 +166,8 @@ def resolve_physics(card: HeadCard, s: AnalogSettings) -> Physics:
         out_quant=(s.out_levels or qt.out_levels, qt.out_range) if quant else None,
         out_clip=qt.out_range if (s.saturate_output and not perfect) else None,
         mismatch=mismatch,
+        c2p_mismatch=c2p_mm,
+        read_noise=noise,
     )
 
 
@@ -171,6 +210,31 @@ def cell_gains(ph: Physics, heads: int, window: int, dim: int, which: int, devic
         return None
     sigma, seed = ph.mismatch
     return cell_mismatch_gains((heads, window, dim), sigma, seed * 2 + which, device, dtype)
+
+
+def converter_patterns(ph: Physics, heads: int, window: int, device,
+                       dtype) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """(gain, offset) of the Q.K converter of each (head, key column), each (H, W); None: ideal."""
+    if ph.c2p_mismatch is None:
+        return None
+    g_sigma, o_sigma, seed = ph.c2p_mismatch
+    return converter_mismatch((heads, window), g_sigma, o_sigma, seed, device, dtype)
+
+
+READ_NOISE_STREAM_QK = 0
+"""Stream of the Q.K column reads: indices (batch * H + head, key position, query position)."""
+READ_NOISE_STREAM_SV = 1
+"""Stream of the S.V tile bitline reads: indices (batch * H + head, tile, query position, column)."""
+
+
+def read_noise_sigmas(ph: Physics, dim: int, rows: int) -> tuple[float, float] | None:
+    """Read-noise sigma of a Q.K column (`dim` cells) in units of s_sat_qk and of an S.V tile
+    bitline (`rows` cells) in units of s_sat_sv; None without read noise."""
+    if ph.read_noise is None:
+        return None
+    sigma_cell_a = ph.read_noise[0]
+    return (column_read_sigma(1.0, sigma_cell_a, dim) / ph.s_qk,
+            column_read_sigma(1.0, sigma_cell_a, rows) / ph.s_sv)
 
 
 def quant_in(x: torch.Tensor, spec: tuple[int, float, float] | None) -> torch.Tensor:

@@ -24,16 +24,20 @@ from dataclasses import dataclass, field
 import torch
 
 from behavioral.attention_config import (
+    READ_NOISE_STREAM_QK,
+    READ_NOISE_STREAM_SV,
     AnalogSettings,
     Physics,
     cell_gains,
     compute_dtype,
+    converter_patterns,
     quant_in,
+    read_noise_sigmas,
     resolve_physics,
     tile_out,
 )
 from behavioral.cards import HeadCard
-from behavioral.primitives import cell_current
+from behavioral.primitives import cell_current, read_noise_at
 from gaincell.errors import ConfigError
 
 MAX_DECAY_EXPONENT = 60.0
@@ -141,6 +145,8 @@ class _Static:
     q0: int
     k0: int
     cd: torch.dtype
+    conv: tuple[torch.Tensor, torch.Tensor] | None = None  # converter (gain, offset), each (H, W)
+    sig: tuple[float, float] | None = None  # read-noise sigmas (Q.K in s_sat_qk, S.V in s_sat_sv)
 
 
 def _segment_features(k, v, seg: _Segment, st: _Static, gk, gv):
@@ -193,6 +199,47 @@ def _scores_t(Qc, K, ch: _Chunk, seg: _Segment, st: _Static):
     return torch.matmul(Kw, Qc.transpose(1, 2)).view(Kw.shape[0], ch.nb, st.R, -1), Kw, off
 
 
+def _converter_in_(ST: torch.Tensor, ch: _Chunk, st: _Static) -> torch.Tensor | None:
+    """Read noise and converter mismatch on the transposed scores (BH, nb, R, nr), in place:
+    ST <- gain_j * (ST + noise_ij - offset_j). Returns the gain (BH, nb, R, 1) or None."""
+    if st.sig is None and st.conv is None:
+        return None
+    dev, R = ST.device, st.R
+    jpos = torch.arange(ch.kb_lo * R, (ch.kb_lo + ch.nb) * R, device=dev)
+    if st.sig is not None:
+        bh = torch.arange(ST.shape[0], device=dev).view(-1, 1, 1, 1)
+        i = torch.arange(ch.a + ch.r0, ch.a + ch.r1, device=dev).view(1, 1, 1, -1)
+        ST.add_(read_noise_at(st.ph.read_noise[1], READ_NOISE_STREAM_QK, (bh, jpos.view(1, ch.nb, R, 1), i),
+                              st.sig[0], ST.dtype))
+    if st.conv is None:
+        return None
+    slot = torch.remainder(jpos, st.W)
+
+    def per_key(t: torch.Tensor) -> torch.Tensor:  # (H, W) -> (BH, nb, R, 1)
+        return t.index_select(1, slot).view(1, st.H, ch.nb, R, 1).expand(st.B, -1, -1, -1, -1).reshape(
+            st.B * st.H, ch.nb, R, 1)
+
+    gain = per_key(st.conv[0])
+    ST.sub_(per_key(st.conv[1])).mul_(gain)
+    return gain
+
+
+def _tiles_with_noise(Y: torch.Tensor, ch: _Chunk, st: _Static) -> tuple[torch.Tensor, torch.Tensor]:
+    """All W / R tiles' converter inputs (BH, nW, nr, Dv) with the tile bitlines' read noise (a
+    tile without visible keys reads noise alone), and the tile index of each of Y's slices."""
+    BH, ns, nr, Dv = Y.shape
+    nW, dev = st.W // st.R, Y.device
+    tidx = torch.remainder(torch.arange(ch.kb_lo, ch.kb_lo + ns, device=dev), nW)
+    bh = torch.arange(BH, device=dev).view(-1, 1, 1, 1)
+    t = torch.arange(nW, device=dev).view(1, -1, 1, 1)
+    i = torch.arange(ch.a + ch.r0, ch.a + ch.r1, device=dev).view(1, 1, -1, 1)
+    e = torch.arange(Dv, device=dev).view(1, 1, 1, -1)
+    full = read_noise_at(st.ph.read_noise[1], READ_NOISE_STREAM_SV, (bh, t, i, e), st.sig[1], Y.dtype)
+    if ns:
+        full.index_add_(1, tidx, Y)
+    return full, tidx
+
+
 def _mask_(t: torch.Tensor, ch: _Chunk) -> torch.Tensor:
     for bi, m in ch.masks.items():
         t[:, bi].mul_(m)
@@ -218,9 +265,11 @@ def _merge_tiles(Y: torch.Tensor, nW: int) -> torch.Tensor:
 
 
 def _tile_y(Qc, K, V, ch, seg, st, qdec, for_backward: bool):
-    """Per-tile converter inputs (BH, ns, nr, Dv); for the backward pass also phi^T, the clip's
-    gradient mask, the key window and its offset."""
+    """Per-tile converter inputs (BH, ns, nr, Dv), or (BH, W / R, nr, Dv) with read noise; for
+    the backward pass also phi^T, the clip's gradient mask, the key window and its offset, the
+    converter gains and the tile index of each merged block slice (None without noise)."""
     ST, Kw, off = _scores_t(Qc, K, ch, seg, st)
+    gain = _converter_in_(ST, ch, st)
     if for_backward:
         inr = (ST >= 0) & (ST <= 1)
         phiT = _mask_(ST.clamp(0.0, 1.0), ch)
@@ -235,7 +284,16 @@ def _tile_y(Qc, K, V, ch, seg, st, qdec, for_backward: bool):
     Y = _merge_tiles(Y, st.W // st.R)
     if qdec is not None:
         Y = Y.mul_(qdec)
-    return Y, phiT, inr, Kw, off
+    tidx = None
+    if st.sig is not None:
+        Y, tidx = _tiles_with_noise(Y, ch, st)
+    return Y, phiT, inr, Kw, off, gain, tidx
+
+
+def _noise_only_rows(ch: _Chunk, st: _Static, Dv: int, device) -> torch.Tensor:
+    """Output rows of a chunk that sees no key block: every tile converter reads noise alone."""
+    empty = torch.zeros(st.B * st.H, 0, ch.r1 - ch.r0, Dv, dtype=st.cd, device=device)
+    return _converter_sum(_tiles_with_noise(empty, ch, st)[0], st)
 
 
 def _converter_sum(Y: torch.Tensor, st: _Static) -> torch.Tensor:
@@ -269,11 +327,14 @@ def _forward(q, k, v, st: _Static, plan, gk, gv) -> torch.Tensor:
     BH, Dv = st.B * st.H, v.shape[-1]
     out = torch.zeros(BH, q.shape[1], Dv, dtype=st.cd, device=q.device)
     for seg in plan:
-        if seg.sb1 <= seg.sb0:
+        has_keys = seg.sb1 > seg.sb0
+        if not has_keys and st.sig is None:
             continue
-        K, V = _segment_features(k, v, seg, st, gk, gv)
+        K, V = _segment_features(k, v, seg, st, gk, gv) if has_keys else (None, None)
         for ch in seg.chunks:
-            if ch.nb <= 0:
+            if ch.nb <= 0 or not has_keys:
+                if st.sig is not None:
+                    out[:, ch.a + ch.r0 - st.q0:ch.a + ch.r1 - st.q0] = _noise_only_rows(ch, st, Dv, q.device)
                 continue
             Qc, qdec = _query_features(q, ch, seg, st)
             Y = _tile_y(Qc, K, V, ch, seg, st, qdec, False)[0]
@@ -305,10 +366,12 @@ def _backward(q, k, v, dout, st: _Static, plan, gk, gv):
                 Qc, qdec = _query_features(qd, ch, seg, st)
             Qd = Qc.detach()
             with torch.no_grad():
-                Y, phiT, inr, Kw, off = _tile_y(Qd, Kd, Vd, ch, seg, st, qdec, True)
+                Y, phiT, inr, Kw, off, gain, tidx = _tile_y(Qd, Kd, Vd, ch, seg, st, qdec, True)
                 g = dout[:, ch.a + ch.r0 - st.q0:ch.a + ch.r1 - st.q0].to(st.cd)[:, None]  # (BH,1,nr,Dv)
                 gm = _tile_grad_mask(Y, ph)
                 dYt = g * gm if gm is not None else g.expand_as(Y)
+                if tidx is not None:  # back from all tiles to the merged block slices
+                    dYt = dYt.index_select(1, tidx)
                 if qdec is not None:
                     dYt = dYt * qdec
                 BH, ns, nr, Dv = dYt.shape
@@ -330,7 +393,10 @@ def _backward(q, k, v, dout, st: _Static, plan, gk, gv):
                 if dphiT is None:
                     dST = None
                 else:
-                    dST = _mask_(dphiT, ch).mul_(inr).view(BH, ch.nb * st.R, nr)
+                    dST = _mask_(dphiT, ch).mul_(inr)
+                    if gain is not None:
+                        dST = dST.mul_(gain)
+                    dST = dST.view(BH, ch.nb * st.R, nr)
                     dK[:, off:off + ch.nb * st.R] += torch.matmul(dST, Qd)
                     dQ = torch.matmul(dST.transpose(1, 2), Kw)
             if dST is not None and qd.requires_grad:
@@ -375,7 +441,8 @@ def fused_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, card: Hea
             raise ConfigError("decay.per_token_factor", math.exp(ph.log_d),
                               f"> exp(-{MAX_DECAY_EXPONENT}/{C}) for impl='fused' (use impl='naive')")
         G = max(C, min(G, int(MAX_DECAY_EXPONENT / -ph.log_d) // C * C))
-    st = _Static(ph, B, H, W, R, C, G, q0, k0, cd)
+    st = _Static(ph, B, H, W, R, C, G, q0, k0, cd, converter_patterns(ph, H, W, q.device, cd),
+                 read_noise_sigmas(ph, D, R))
     plan = _plan(Tq, Tk, q0, k0, W, R, C, G, q.device)
     for seg in plan:
         for ch in seg.chunks:

@@ -3,7 +3,8 @@
 Evaluates the fitted nonlinear read-current surface on every (query, key, dimension) triple,
 masks with explicit position comparisons and sums each tile's contributions with an explicit
 loop over tiles: slow and memory hungry (O(Tq * Tk * D), chunked over queries), but written
-straight from the equations in `behavioral.attention`.
+straight from the equations in `behavioral.attention`. Converter mismatch and read noise are
+applied exactly as stated there (same patterns and per-read draws as the fused path).
 """
 
 from __future__ import annotations
@@ -11,15 +12,19 @@ from __future__ import annotations
 import torch
 
 from behavioral.attention_config import (
+    READ_NOISE_STREAM_QK,
+    READ_NOISE_STREAM_SV,
     AnalogSettings,
     cell_gains,
     compute_dtype,
+    converter_patterns,
     quant_in,
+    read_noise_sigmas,
     resolve_physics,
     tile_out,
 )
 from behavioral.cards import HeadCard
-from behavioral.primitives import cell_current
+from behavioral.primitives import cell_current, read_noise_at
 
 
 def naive_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, card: HeadCard,
@@ -39,6 +44,13 @@ def naive_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, card: Hea
     tile = slot // R
     gk = cell_gains(ph, H, W, D, 0, q.device, cd)
     gv = cell_gains(ph, H, W, Dv, 1, q.device, cd)
+    conv = converter_patterns(ph, H, W, q.device, cd)  # (H, W) gain and offset per key column
+    if conv is not None:
+        c_gain = conv[0].index_select(1, slot)[None, :, None, :]  # (1, H, 1, Tk)
+        c_off = conv[1].index_select(1, slot)[None, :, None, :]
+    sig = read_noise_sigmas(ph, D, R)
+    bh = (torch.arange(B, device=q.device)[:, None] * H + torch.arange(H, device=q.device)[None, :])[:, :, None, None]
+    cols = torch.arange(Dv, device=q.device)
     out_chunks = []
     # bound the (B, H, c, Tk, D) broadcast to ~2**25 elements
     c = max(1, min(Tq, (1 << 25) // max(1, B * H * Tk * max(D, Dv))))
@@ -57,6 +69,12 @@ def naive_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, card: Hea
                 g = g * gk[None, :, None].index_select(3, slot)
             cur = cur + (xi**p) * g
         S = cur.sum(-1) * dec / ph.s_qk  # (B,H,c,Tk)
+        qi = qpos[i0:i1]
+        if sig is not None:  # read noise of every (query, key) column read, in units of s_sat_qk
+            S = S + read_noise_at(ph.read_noise[1], READ_NOISE_STREAM_QK,
+                                  (bh, kpos[None, None, None, :], qi[None, None, :, None]), sig[0], cd)
+        if conv is not None:  # the key column's converter: phi = clip(gain * (S - offset), 0, 1)
+            S = (S - c_off) * c_gain
         phi = S.clamp(0.0, 1.0) * vis
         vv = vq[:, :, None, :, :]  # (B,H,1,Tk,Dv)
         charge = 0.0
@@ -69,7 +87,11 @@ def naive_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, card: Hea
         out = 0.0
         for t in range(W // R):
             sel = (tile == t).nonzero().reshape(-1)
-            y = contrib.index_select(3, sel).sum(3)
+            y = contrib.index_select(3, sel).sum(3)  # (B,H,c,Dv)
+            if sig is not None:  # read noise of the tile's bitlines, in units of s_sat_sv
+                y = y + read_noise_at(ph.read_noise[1], READ_NOISE_STREAM_SV,
+                                      (bh, torch.tensor(t, device=q.device), qi[None, None, :, None],
+                                       cols[None, None, None, :]), sig[1], cd)
             out = out + tile_out(y, ph)
         out_chunks.append(out)
     return torch.cat(out_chunks, dim=2)

@@ -6,7 +6,8 @@ Sections (see docs/INTERFACES.md): `mac`, `decay`, `c2p`, `quant`, `noise`, `aca
 `latency`, `area`, and the optional `array` (the characterized circuit: storage capacitance,
 array rows and the gain-cell config, so the cost model needs no characterization folder).
 Fields added after the first release of schema 1 (`latency.acam_sense_time_s`,
-`energy.dac_write_j`, the `array` section) may be absent in older cards; absent there means "not characterized" (None), exactly
+`energy.dac_write_j`, `noise.write_noise_v`, `noise.fit`, the `array` section) may be absent
+in older cards; absent there means "not characterized" (None), exactly
 like JSON null, never a default number.
 
 Loading is strict: a missing or out-of-range field, a key with the wrong unit suffix or a newer
@@ -54,7 +55,8 @@ UNIT_SUFFIXES = (
 # --- field specifications -------------------------------------------------------------------
 # kind: "num" (finite float in [lo, hi]), "pos" (> 0 and <= hi), "int" (integer in [lo, hi]),
 # "range" ([low, high] numbers, low < high), "str", "dict", "matrix" (list of lists of numbers),
-# "num?" (like num, or null = "not characterized": noise and cost sections only).
+# "num?" / "int?" / "str?" (like num / int / str, or null = "not characterized": noise and cost
+# sections only).
 
 @dataclass(frozen=True)
 class _F:
@@ -64,6 +66,9 @@ class _F:
     optional: bool = False
     """Added after the first schema-1 release: an older card may lack it (read as None)."""
 
+
+FieldSpec = _F
+"""Public name of a field specification (kind, range, optional), shared with the circuit cards."""
 
 _SPEC: dict[str, dict[str, _F]] = {
     "mac": {
@@ -109,6 +114,8 @@ _SPEC: dict[str, dict[str, _F]] = {
         "mismatch_sigma_rel": _F("num?", 0.0, 1.0),
         "c2p_gain_sigma_rel": _F("num?", 0.0, 1.0),
         "c2p_offset_sigma_c": _F("num?", 0.0, 1e-9),
+        "write_noise_v": _F("num?", 0.0, 1.0, optional=True),
+        "fit": _F("dict", optional=True),
         "source": _F("str"),
     },
     "acam": {
@@ -151,6 +158,8 @@ _SPEC: dict[str, dict[str, _F]] = {
     },
 }
 
+SECTION_SPECS: Mapping[str, Mapping[str, _F]] = _SPEC
+"""Field specifications of the head card's sections (read-only; reused by the circuit cards)."""
 OPTIONAL_SECTIONS = ("array",)
 """Sections an older schema-1 card may lack (the HeadCard attribute is then None)."""
 SECTIONS = tuple(_SPEC)
@@ -225,14 +234,19 @@ class QuantSection:
 
 @dataclass(frozen=True)
 class NoiseSection:
-    """Noise: read noise (fraction of full-scale current), cell mismatch (relative sigma of the
-    read current), c2p gain (relative) and offset (coulombs) sigmas. None: not characterized."""
+    """Noise: read noise (one cell's charge-noise sigma per read over its full-scale charge, i.e.
+    a fraction of `mac.full_scale_a` in mean-current units), cell mismatch (relative sigma of the
+    read current), c2p gain (relative) and offset (coulombs) sigmas, the storage node's write
+    (kT/C) noise in volts, and the fit records. None: not characterized (or, for the fields
+    added later, absent from an older card)."""
 
     read_noise_rel: float | None
     mismatch_sigma_rel: float | None
     c2p_gain_sigma_rel: float | None
     c2p_offset_sigma_c: float | None
     source: str
+    write_noise_v: float | None = None
+    fit: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -338,10 +352,10 @@ def _check_field(path: str, where: str, value: Any, spec: _F) -> Any:
         return CardError(path, where, problem)
 
     k = spec.kind
-    if k in ("num?", "int?") and value is None:
+    if k.endswith("?") and value is None:
         return None
-    if k == "int?":
-        k = "int"
+    if k in ("int?", "str?"):
+        k = k[:-1]
     if k in ("num", "num?", "pos"):
         if not _is_num(value):
             raise bad(f"expected a finite number, got {value!r}")
@@ -390,24 +404,27 @@ def _check_field(path: str, where: str, value: Any, spec: _F) -> Any:
     raise AssertionError(k)
 
 
-def _section(path: str, data: Mapping[str, Any], name: str) -> dict[str, Any]:
+def check_section(path: str, data: Mapping[str, Any], name: str,
+                  spec: Mapping[str, FieldSpec] | None = None) -> dict[str, Any]:
+    """Validate section `name` of a card dict against `spec` (default: the head card's);
+    returns the checked values (None for an absent optional field). CardError names the field."""
     if name not in data:
         raise CardError(path, name, "missing section")
     sec = data[name]
     if not isinstance(sec, Mapping):
         raise CardError(path, name, f"expected an object, got {type(sec).__name__}")
-    spec = _SPEC[name]
+    spec = _SPEC[name] if spec is None else spec
     out: dict[str, Any] = {}
     for key, fspec in spec.items():
         where = f"{name}.{key}"
-        if key not in sec and fspec.optional:
-            out[key] = None
-            continue
         if key not in sec:
             base = _unit_base(key)
             alt = [k for k in sec if k != key and k not in spec and _unit_base(k) == base]
             if alt:
                 raise CardError(path, f"{name}.{alt[0]}", f"wrong unit: expected key '{key}'")
+            if fspec.optional:
+                out[key] = None
+                continue
             raise CardError(path, where, "missing (cards never default a physical number)")
         out[key] = _check_field(path, where, sec[key], fspec)
     unknown = sorted(set(sec) - set(spec))
@@ -436,7 +453,7 @@ def card_from_dict(data: Mapping[str, Any], path: str = "<dict>") -> HeadCard:
     prov = data.get("provenance")
     if not isinstance(prov, Mapping):
         raise CardError(path, "provenance", "missing (every card says where its numbers came from)")
-    s = {sec: _section(path, data, sec) for sec in SECTIONS if not (sec in OPTIONAL_SECTIONS and sec not in data)}
+    s = {sec: check_section(path, data, sec) for sec in SECTIONS if not (sec in OPTIONAL_SECTIONS and sec not in data)}
     unknown = sorted(set(data) - set(SECTIONS) - {"schema", "name", "provenance"})
     if unknown:
         raise CardError(path, unknown[0], "unknown top-level field")

@@ -1,4 +1,8 @@
-"""`gaincell fit`: build a device card from characterization folders and/or user CSV data."""
+"""`gaincell fit`: build device cards from characterization folders and/or user CSV data.
+
+Writes `<out>/card.json` (the combined head card, schema `gaincell.card/1`) and one card per
+circuit with data, `<out>/circuits/<kind>.json` (schema `gaincell.circuit_card/1`).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,8 @@ import logging
 from pathlib import Path
 
 from behavioral.cards import load_card, save_card
-from behavioral.fit.build import build_card
+from behavioral.circuit_cards import load_circuit_card, save_circuit_card
+from behavioral.fit.build import build_cards
 from behavioral.fit.data import load_characterization, load_csv
 from gaincell.errors import ConfigError
 
@@ -32,10 +37,12 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     """Add the `fit` subcommand."""
     p = subparsers.add_parser(
         "fit", parents=[common],
-        help="fit a device card (JSON) from characterization results and/or CSV data",
-        description="Fit the behavioral models (MAC surface, retention, charge-to-pulse, aCAM, noise) "
-                    "and write a validated device card. Without --characterization and --csv, every "
-                    "folder under runs/characterize/ with a result.json is used.",
+        help="fit device cards (JSON) from characterization results and/or CSV data",
+        description="Fit the behavioral models (MAC surface, retention, charge-to-pulse, aCAM, noise), "
+                    "write one validated card per characterized circuit (<out>/circuits/<kind>.json) "
+                    "and the combined head card built from them (<out>/card.json). Without "
+                    "--characterization and --csv, every folder under runs/characterize/ with a "
+                    "result.json is used.",
     )
     p.add_argument("--characterization", nargs="*", default=None, metavar="DIR",
                    help="characterization result folders (default: runs/characterize/*/)")
@@ -59,7 +66,8 @@ def _discover(root: Path) -> list[Path]:
 
 
 def run_fit(args: argparse.Namespace) -> int:
-    """Handler of `gaincell fit`: writes <out>/card.json (default runs/fit/card.json)."""
+    """Handler of `gaincell fit`: writes <out>/card.json and <out>/circuits/<kind>.json
+    (default <out> = runs/fit)."""
     folders = [Path(d) for d in args.characterization] if args.characterization is not None else (
         [] if args.csv else _discover(DEFAULT_CHARACTERIZE_DIR))
     if not folders and not args.csv:
@@ -68,20 +76,31 @@ def run_fit(args: argparse.Namespace) -> int:
     chars = {}
     for d in folders:
         c = load_characterization(d)
+        if c.cell in chars:
+            raise ConfigError("--characterization", f"two folders of cell '{c.cell}'",
+                              f"one folder per cell ({chars[c.cell].folder}, {d})")
         chars[c.cell] = c
         log.info("characterization %s: cell %s", d, c.cell)
     tables = [load_csv(f) for f in args.csv]
-    card = build_card(characterizations=chars, tables=tables, token_period_s=args.token_period_s,
-                      retention_device=args.retention_device, name=args.name, seed=args.seed,
-                      mac_x_powers=_parse_powers(args.mac_x_powers))
+    card, circuits = build_cards(characterizations=chars, tables=tables, token_period_s=args.token_period_s,
+                                 retention_device=args.retention_device, name=args.name, seed=args.seed,
+                                 mac_x_powers=_parse_powers(args.mac_x_powers))
     out = Path(args.out) if args.out else Path("runs") / "fit"
+    circuit_paths = [save_circuit_card(c, out / "circuits" / f"{kind}.json") for kind, c in circuits.items()]
+    for p in circuit_paths:
+        load_circuit_card(p)
     path = save_card(card, out / "card.json")
     loaded = load_card(path)
     m = loaded.mac.fit
     print(f"wrote {path}")
+    print(f"  circuit cards: {', '.join(str(p) for p in circuit_paths)}")
     print(f"  mac: {m['family']}, held-out RMS error {m['heldout_rms_error_fs']:.4%} of full scale "
           f"({m['n_test']} held-out points)")
     print(f"  decay: tau {loaded.decay.tau_s:.4g} s, per-token factor {loaded.decay.per_token_factor:.6g} "
           f"({loaded.decay.source.split(';')[0]})")
     print(f"  c2p: s_sat_qk {loaded.c2p.s_sat_qk_a:.4g} A ({loaded.c2p.source.split(';')[0]})")
+    n = loaded.noise
+    fmt = lambda x, f: "null" if x is None else format(x, f)  # noqa: E731
+    print(f"  noise: read {fmt(n.read_noise_rel, '.3g')} of full scale per cell read, mismatch "
+          f"{fmt(n.mismatch_sigma_rel, '.3g')}, write (kT/C) {fmt(n.write_noise_v, '.3g')} V")
     return 0

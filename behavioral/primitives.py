@@ -8,14 +8,24 @@ a physical constant of its own: every number comes from the card passed in.
 - `cell_current`: mean read current g_p(V) of a cell (amperes) with a surrogate gradient:
   `exact` (the fitted model's derivative) or `linear` (the least-squares straight line's slope).
 - `analog_mac`: column sums S = sum_d I(x_d, V_d) through the fitted surface (amperes).
-- `charge_to_pulse`: HardSigmoid phi = clip(S / s_sat, 0, 1) (fraction of t_max).
+- `charge_to_pulse`: HardSigmoid phi = clip(gain * (S / s_sat - offset), 0, 1) (fraction of
+  t_max); gain 1 and offset 0 for an ideal converter.
 - `decay_factor`: per_token_factor ** age.
 - `cell_mismatch_gains`: seeded fixed-pattern gain of every cell (Monte Carlo mismatch).
-- `read_noise`: seeded additive read noise (fraction of full scale).
+- `converter_mismatch`: seeded fixed-pattern gain and offset of every charge-to-pulse converter.
+- `read_noise`: seeded additive Gaussian noise of a given shape (a fresh pattern per seed).
+- `read_noise_at`: per-read Gaussian noise indexed by the read (batch-head, query, key, ...):
+  stateless, so any chunking and any device draw the same value for the same read.
+- `column_read_sigma`: the read-noise sigma of a bitline summing n cells (card units -> A).
 - `acam_match`: aCAM match degree of queries against windows around stored keys (linear domain).
 - `acam_log_match`: its log-domain form for long rows (what `acam_attention` uses).
 - `Primitives(card, perfect=False)`: all of the above bound to one card; `perfect=True` removes
-  every non-ideality (no quantization, linear cell, no decay, no noise, no output clipping).
+  every non-ideality (no quantization, linear cell, no decay, no noise, no mismatch, no output
+  clipping).
+
+Every function creates its tensors on the device and in the dtype of its inputs (or of the
+`device` / `dtype` arguments); seeded fixed patterns are drawn on the CPU in float64 and moved,
+so a seed gives the same pattern on every device.
 """
 
 from __future__ import annotations
@@ -28,6 +38,7 @@ import torch
 
 from behavioral.cards import HeadCard
 from behavioral.mac_model import PolyMacModel
+from behavioral.rng import counter_normal
 from gaincell.errors import ConfigError
 
 Surrogate = Literal["exact", "linear"]
@@ -119,18 +130,27 @@ def analog_mac(x: torch.Tensor, v: torch.Tensor, model: PolyMacModel, surrogate:
 
 # --- converter, decay, noise ------------------------------------------------------------------
 
-def charge_to_pulse(s_a: torch.Tensor, s_sat_a: float, saturate: bool = True) -> torch.Tensor:
-    """HardSigmoid charge-to-pulse: phi = clip(S / s_sat, 0, 1) (fraction of t_max).
+def charge_to_pulse(s_a: torch.Tensor, s_sat_a: float, saturate: bool = True,
+                    gain: torch.Tensor | None = None, offset: torch.Tensor | None = None) -> torch.Tensor:
+    """HardSigmoid charge-to-pulse: phi = clip(gain * (S / s_sat - offset), 0, 1) (fraction of t_max).
 
-    s_a is a mean current (amperes; charge / t_max). saturate=False keeps only the lower clip.
+    s_a is a mean current (amperes; charge / t_max). gain (relative, around 1) and offset (in
+    units of the saturation input, i.e. offset charge / q_sat) broadcast against s_a: a
+    converter's mismatch (`converter_mismatch`); None = ideal. A positive offset moves the knee
+    (the input where phi leaves 0) up to S = offset * s_sat; the gain scales the slope.
+    saturate=False keeps only the lower clip.
     """
     phi = s_a / s_sat_a
+    if offset is not None:
+        phi = phi - offset
+    if gain is not None:
+        phi = phi * gain
     return phi.clamp(0.0, 1.0) if saturate else phi.clamp_min(0.0)
 
 
 def decay_factor(age_tokens: torch.Tensor, per_token_factor: float,
                  dtype: torch.dtype | None = None) -> torch.Tensor:
-    """Read-current factor per_token_factor ** age (age in tokens, >= 0)."""
+    """Read-current factor per_token_factor ** age (age in tokens, >= 0), on age's device."""
     if not 0.0 < per_token_factor <= 1.0:
         raise ConfigError("per_token_factor", per_token_factor, "in (0, 1]")
     dtype = dtype or (age_tokens.dtype if age_tokens.is_floating_point() else torch.get_default_dtype())
@@ -148,11 +168,58 @@ def cell_mismatch_gains(shape: tuple[int, ...], sigma_rel: float, seed: int,
     return (1.0 + sigma_rel * eps).to(device=device, dtype=dtype)
 
 
+CONVERTER_SEED_OFFSET = 1 << 40
+"""Converter patterns use generator seed CONVERTER_SEED_OFFSET + seed (the cell arrays use
+2 * seed and 2 * seed + 1), so one mismatch seed gives independent cell and converter draws."""
+
+
+def converter_mismatch(shape: tuple[int, ...], gain_sigma_rel: float, offset_sigma_rel: float, seed: int,
+                       device: torch.device | str = "cpu",
+                       dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fixed-pattern (gain, offset) of every charge-to-pulse converter, reproducible from `seed`.
+
+    gain = 1 + gain_sigma_rel * N(0, 1) (relative slope); offset = offset_sigma_rel * N(0, 1)
+    in units of the converter's saturation input (offset charge / q_sat). `shape` is e.g.
+    (heads, columns): one converter per key column of each head's array. Drawn on the CPU.
+    """
+    g = torch.Generator(device="cpu").manual_seed(CONVERTER_SEED_OFFSET + int(seed))
+    eps = torch.randn((2, *shape), generator=g, dtype=torch.float64)
+    gain = (1.0 + gain_sigma_rel * eps[0]).to(device=device, dtype=dtype)
+    offset = (offset_sigma_rel * eps[1]).to(device=device, dtype=dtype)
+    return gain, offset
+
+
 def read_noise(shape: tuple[int, ...], sigma: float, seed: int, device: torch.device | str = "cpu",
                dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """Additive Gaussian read noise of standard deviation `sigma`, reproducible from `seed`."""
     g = torch.Generator(device="cpu").manual_seed(int(seed))
     return (sigma * torch.randn(shape, generator=g, dtype=torch.float64)).to(device=device, dtype=dtype)
+
+
+def read_noise_at(seed: int, stream: int, indices: tuple[torch.Tensor, ...], sigma: float,
+                  dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Per-read Gaussian noise sigma * N(0, 1), one independent value per read.
+
+    `indices` (integer tensors that broadcast, >= 0) name the read, e.g. (batch * heads + head,
+    key position, query position): the value is a pure function of (seed, stream, indices)
+    (`behavioral.rng.counter_normal`), so the same read gets the same noise whatever the
+    chunking, the implementation or the device. Returned on the indices' device in `dtype`.
+    """
+    return counter_normal(seed, stream, indices, dtype) * sigma
+
+
+def column_read_sigma(read_noise_rel: float, full_scale_a: float, n_cells: int) -> float:
+    """Read-noise sigma (amperes of mean current over the read window) of a bitline summing
+    `n_cells` cells: independent cell noises add in power, sigma = rel * full_scale * sqrt(n).
+
+    `read_noise_rel` is one cell's charge-noise sigma per read over its full-scale charge (the
+    card's `noise.read_noise_rel`); every cell is counted at its on-state noise for the whole
+    window (an upper bound: an idle cell is quieter, see the characterization).
+    """
+    if read_noise_rel < 0 or full_scale_a <= 0 or n_cells < 1:
+        raise ConfigError("read noise", (read_noise_rel, full_scale_a, n_cells),
+                          "read_noise_rel >= 0, full_scale_a > 0, n_cells >= 1")
+    return float(read_noise_rel) * float(full_scale_a) * math.sqrt(n_cells)
 
 
 # --- aCAM ------------------------------------------------------------------------------------
@@ -247,12 +314,39 @@ class Primitives:
         """Column sums (amperes) of x (..., N, D) against stored v (..., M, D)."""
         return analog_mac(x, v, self.mac_model, self.surrogate)
 
-    def phi_qk(self, s_a: torch.Tensor) -> torch.Tensor:
-        """Q.K charge-to-pulse (fraction of t_max)."""
-        return charge_to_pulse(s_a, self.card.c2p.s_sat_qk_a)
+    def phi_qk(self, s_a: torch.Tensor, gain: torch.Tensor | None = None,
+               offset: torch.Tensor | None = None) -> torch.Tensor:
+        """Q.K charge-to-pulse (fraction of t_max); gain/offset: a converter mismatch pattern
+        (`converter_patterns`), ignored in perfect mode."""
+        if self.perfect:
+            gain = offset = None
+        return charge_to_pulse(s_a, self.card.c2p.s_sat_qk_a, gain=gain, offset=offset)
+
+    def converter_patterns(self, shape: tuple[int, ...], seed: int, device: torch.device | str = "cpu",
+                           dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The card's converter (gain, offset) pattern for `shape` converters, or None in perfect
+        mode or when the card has not characterized the c2p mismatch (null sigmas)."""
+        n, c = self.card.noise, self.card.c2p
+        if self.perfect or n.c2p_gain_sigma_rel is None or n.c2p_offset_sigma_c is None:
+            return None
+        return converter_mismatch(shape, n.c2p_gain_sigma_rel, n.c2p_offset_sigma_c / c.q_sat_c, seed,
+                                  device, dtype)
+
+    def read_noise(self, seed: int, stream: int, indices: tuple[torch.Tensor, ...], n_cells: int,
+                   s_sat_a: float, dtype: torch.dtype = torch.float32) -> torch.Tensor | None:
+        """Per-read noise of a bitline of `n_cells` cells in units of `s_sat_a` (the converter's
+        saturation current), or None in perfect mode. ConfigError when the card has no
+        characterized `noise.read_noise_rel` (never a guessed sigma)."""
+        if self.perfect:
+            return None
+        rel = self.card.noise.read_noise_rel
+        if rel is None:
+            raise ConfigError("read noise", None, f"a card with noise.read_noise_rel (card '{self.card.path}')")
+        sigma = column_read_sigma(rel, self.card.mac.full_scale_a, n_cells) / s_sat_a
+        return read_noise_at(seed, stream, indices, sigma, dtype)
 
     def decay(self, age_tokens: torch.Tensor) -> torch.Tensor:
-        """Decay factor by age (ones in perfect mode)."""
+        """Decay factor by age (ones in perfect mode), on age's device."""
         if self.perfect:
             return torch.ones_like(age_tokens, dtype=torch.get_default_dtype())
         return decay_factor(age_tokens, self.card.decay.per_token_factor)

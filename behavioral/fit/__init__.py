@@ -1,3 +1,4 @@
-"""Fits that turn characterization results or user CSV data into device-card sections
-(scipy.optimize; model families chosen by held-out error): `mac`, `decay`, `c2p`, `acam`,
-`noise`; `data` reads the inputs and `build.build_card` assembles a validated card."""
+"""Fits that turn characterization results or user CSV data into device cards (scipy.optimize;
+model families chosen by held-out error): `mac`, `decay`, `c2p`, `acam`, `noise` fit the
+models; `data` reads the inputs; `circuits` builds one card per characterized circuit and
+`build.build_cards` the combined head card from them."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -24,6 +25,7 @@ from gaincell.errors import CardError, ConfigError
 from gaincell.provenance import sha256_file
 
 CHARACTERIZATION_SCHEMA = "gaincell.characterization/1"
+REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 
 CSV_KINDS: dict[str, tuple[str, ...]] = {
     "iv": ("v_store_v", "v_in_v", "i_out_a"),
@@ -140,3 +142,28 @@ def iv_pwm_slice(table: CsvTable) -> tuple[np.ndarray, np.ndarray, float]:
     if order.size < 6:
         raise ConfigError("csv", table.path, "at least 6 points at the highest v_in_v")
     return v[order], i[order], on
+
+
+def portable_path(path: str | os.PathLike) -> str:
+    """A path fit to record in a shipped card: relative to the repository when inside it,
+    else the file's name alone (its sha256 identifies it); never a machine's absolute path."""
+    p = Path(path)
+    try:
+        full = p.resolve()
+    except OSError:
+        return p.name
+    try:
+        return full.relative_to(REPO_ROOT).as_posix()
+    except ValueError:
+        return p.as_posix() if not p.is_absolute() and ".." not in p.parts else p.name
+
+
+def scrub_paths(obj: Any) -> Any:
+    """Replace absolute file paths in a provenance record by `portable_path`."""
+    if isinstance(obj, dict):
+        return {k: scrub_paths(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [scrub_paths(v) for v in obj]
+    if isinstance(obj, str) and obj.startswith("/") and " " not in obj:
+        return portable_path(obj)
+    return obj

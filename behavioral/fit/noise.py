@@ -1,9 +1,12 @@
-"""Noise and mismatch statistics from Monte Carlo characterization.
+"""Noise and mismatch statistics from the characterization (Monte Carlo, `.noise` spectra).
 
 - Cell mismatch: each Monte Carlo sample s of the read-charge surface Q_s(x, V) is matched to
   the mean surface by a gain g_s (least squares); mismatch_sigma_rel = std(g_s) and the
   residual RMS (fraction of full scale) is what a gain model leaves unexplained.
 - Charge-to-pulse mismatch: std of the per-sample gain (relative) and offset (coulombs).
+- Read noise: the characterized per-read charge sigma (`noise_sigma_charge_c`) relative to the
+  card's full-scale charge (`fit_read_noise`).
+- Write noise: sqrt(k_B T / C_store) on the storage node (`ktc_noise_v`, a closed form).
 """
 
 from __future__ import annotations
@@ -43,3 +46,59 @@ def fit_c2p_mismatch(mc_gain_rel: np.ndarray, mc_offset_c: np.ndarray) -> dict[s
     # mc_gain_rel may be given as gains around 1 or as deviations around 0: the sigma is the same
     return {"c2p_gain_sigma_rel": float(np.std(g, ddof=1)), "c2p_offset_sigma_c": float(np.std(o, ddof=1)),
             "n_samples": int(min(g.size, o.size))}
+
+
+BOLTZMANN_J_PER_K = 1.380649e-23
+"""Boltzmann constant (J/K, exact in the 2019 SI)."""
+
+
+def ktc_noise_v(c_store_f: float, temperature_c: float) -> float:
+    """RMS voltage (volts) a write leaves on a storage capacitor: sqrt(k_B T / C_store).
+
+    The switch's thermal noise, band-limited by its own on-resistance and C_store, freezes on
+    the capacitor when the write device turns off; the result is independent of the resistance.
+    """
+    if not c_store_f > 0:
+        raise ConfigError("c_store_f", c_store_f, "> 0 farads")
+    t_k = float(temperature_c) + 273.15
+    if not t_k > 0:
+        raise ConfigError("temperature_c", temperature_c, "> -273.15 C")
+    return float(np.sqrt(BOLTZMANN_J_PER_K * t_k / c_store_f))
+
+
+def fit_read_noise(sigma_charge_c: np.ndarray, v_store_v: np.ndarray, current_a: np.ndarray, *,
+                   full_scale_a: float, t_max_s: float, f_lo_hz: float, f_hi_hz: float) -> dict[str, Any]:
+    """Card read noise from the characterized charge-noise sigma per read of one cell.
+
+    Args:
+        sigma_charge_c: [Nv] charge-noise sigma (coulombs) of one cell read for a window t_max,
+            integrated by the characterization over [f_lo_hz, f_hi_hz].
+        v_store_v, current_a: [Nv] stored voltages (V) and on-state DC read currents (A).
+        full_scale_a: the card's MAC full-scale mean current (A); full-scale charge = it * t_max_s.
+        t_max_s: the card's read window (s); f_hi_hz must be 1 / (2 t_max_s).
+    Returns:
+        read_noise_rel = RMS over the stored voltages (the DAC's levels are uniform in volts) of
+        sigma_Q / (full_scale_a * t_max_s), plus the per-voltage values and the maximum.
+    """
+    s = np.asarray(sigma_charge_c, float).ravel()
+    v = np.asarray(v_store_v, float).ravel()
+    i = np.asarray(current_a, float).ravel()
+    if s.size < 2 or s.shape != v.shape or s.shape != i.shape:
+        raise ConfigError("noise arrays", (s.shape, v.shape, i.shape), "equal [Nv] arrays, Nv >= 2")
+    if not np.all(np.isfinite(s)) or not np.all(s > 0):
+        raise ConfigError("noise_sigma_charge_c", s.tolist(), "positive finite sigmas")
+    if not np.isclose(f_hi_hz, 1.0 / (2.0 * t_max_s), rtol=1e-6):
+        raise ConfigError("noise band", f_hi_hz, f"1/(2 t_max) = {1.0 / (2.0 * t_max_s):.6g} Hz for the card's t_max")
+    q_fs = full_scale_a * t_max_s
+    rel = s / q_fs
+    return {
+        "method": "ngspice .noise spectra integrated over [f_lo, 1/(2 t_max)] per stored voltage; "
+                  "card value = RMS over the stored voltages of sigma_Q / (mac.full_scale_a * t_max)",
+        "read_noise_rel": float(np.sqrt(np.mean(rel**2))),
+        "read_noise_rel_max": float(np.max(rel)),
+        "f_lo_hz": float(f_lo_hz), "f_hi_hz": float(f_hi_hz), "t_max_s": float(t_max_s),
+        "full_scale_c": float(q_fs),
+        "per_v_store": [{"v_store_v": float(a), "current_a": float(b), "sigma_charge_c": float(c),
+                         "sigma_rel": float(d)} for a, b, c, d in zip(v, i, s, rel)],
+        "heldout_rms_error_fs": None,
+    }

@@ -1,11 +1,13 @@
 """Characterization of one gain cell: DC I-V against the authors' table, MAC transfer surface
 (PWM transient), retention at two temperatures for both write devices, write time/energy, read
-energy per MAC, and Monte Carlo mismatch of the read pair.
+energy per MAC, Monte Carlo mismatch and the read current noise of the read pair.
 
-Five ngspice jobs, each batching many cell instances behind one library load:
+Six ngspice jobs, each batching many cell instances (or analyses) behind one library load:
 `iv_write` (DC I-V sweep + write transients), `mac` (pulse-width and read-voltage surfaces and
 read energy), `retention_<T>C` (one per temperature, both write devices, two transients of
-different time scales) and `mc` (mismatch corner, one instance per sample and grid point).
+different time scales), `mc` (mismatch corner, one instance per sample and grid point) and
+`noise` (small-signal `.noise` analyses of the read pair's output current, see `noise_job`).
+`characterize_noise` runs the noise job alone (result folder of cell `gaincell_noise`).
 """
 
 from __future__ import annotations
@@ -47,6 +49,13 @@ class GainCellSweeps:
         mc_samples: Monte Carlo samples (one read-pair instance each).
         mc_x: pulse fractions of the Monte Carlo surface.
         mc_n_v_store: stored-voltage points of the Monte Carlo surface.
+        noise_n_v_store: stored-voltage points of the read-noise analysis, over [0, VDD].
+        noise_points_per_decade: frequency points per decade of the `.noise` spectra.
+        noise_f_start_hz / noise_f_stop_hz: span of the simulated noise spectra, hertz.
+        noise_f_lo_hz: lower edge of the read-noise integration band, hertz (the upper edge is
+            1 / (2 t_max), the bandwidth of an integration window t_max). 1 kHz: a key lives
+            W = 1024 tokens of ~0.8 us (~1 ms) in the array, so flicker noise slower than that is
+            a quasi-static offset of the key (drift, like mismatch), not a per-read fluctuation.
     """
 
     n_x: int = 16
@@ -63,6 +72,11 @@ class GainCellSweeps:
     mc_samples: int = 100
     mc_x: tuple[float, ...] = (1.0,)
     mc_n_v_store: int = 4
+    noise_n_v_store: int = 9
+    noise_points_per_decade: int = 20
+    noise_f_start_hz: float = 1e2
+    noise_f_stop_hz: float = 1e10
+    noise_f_lo_hz: float = 1e3
 
     def __post_init__(self) -> None:
         in_range("n_x", self.n_x, 2, 256, integer=True)
@@ -81,13 +95,18 @@ class GainCellSweeps:
         for x in self.mc_x:
             in_range("mc_x", x, 0.0, 1.0, lo_open=True)
         in_range("mc_n_v_store", self.mc_n_v_store, 2, 64, integer=True)
+        in_range("noise_n_v_store", self.noise_n_v_store, 2, 64, integer=True)
+        in_range("noise_points_per_decade", self.noise_points_per_decade, 2, 200, integer=True)
+        in_range("noise_f_start_hz", self.noise_f_start_hz, 1e-3, 1e9)
+        in_range("noise_f_stop_hz", self.noise_f_stop_hz, self.noise_f_start_hz, 1e12, lo_open=True)
+        in_range("noise_f_lo_hz", self.noise_f_lo_hz, self.noise_f_start_hz, self.noise_f_stop_hz)
 
     @classmethod
     def quick(cls) -> "GainCellSweeps":
         """Small grids for tests and smoke runs."""
         return cls(
             n_x=4, n_v_store=5, n_v_in=3, iv_step_v=0.15, n_write_levels=3, mc_samples=4,
-            mc_x=(1.0,), mc_n_v_store=3,
+            mc_x=(1.0,), mc_n_v_store=3, noise_n_v_store=5, noise_points_per_decade=8,
         )
 
 
@@ -233,6 +252,115 @@ def mc_job(
     return SpiceJob(name, net, (cmd,), seed=seed), {"x": xs, "v_store": vs, "corner": corner, "samples": samples}
 
 
+#: Read-line biases of the noise analysis: (state, V(rl), V(rlb)) as functions of the config.
+NOISE_STATES: tuple[str, ...] = ("on", "idle")
+
+
+def noise_job(cell: GainCellConfig, sw: GainCellSweeps, name: str = "noise") -> tuple[SpiceJob, dict]:
+    """Small-signal `.noise` of the read pair's output current at each stored voltage.
+
+    Bench: the storage node forced by `vsn` (an ideal source: the gate is noiseless here; the
+    write's kT/C noise on the storage capacitor is a separate, closed-form term), the bitline
+    held at VDD/2 by `vb` (the integrator's virtual ground) whose current is the output, sensed
+    by a noiseless current-controlled voltage source `hsense` (1 V per A), so the output noise
+    spectrum of v(iout) in V/sqrt(Hz) is the current noise in A/sqrt(Hz). Two read-line states:
+    'on' (V(rl) = VDD, V(rlb) = 0: a PWM pulse is high) and 'idle' (both at VDD/2: no pulse).
+    The sky130 BSIM4 models carry channel thermal and flicker (1/f) noise.
+
+    One library load; per state and stored voltage the commands `alter` the sources, run `op`
+    (the DC output current) and `noise` (two plots: spectrum, integrated total), so the result
+    holds 3 plots per (state, voltage) in that order.
+    """
+    vs = np.linspace(0.0, cell.vdd_v, sw.noise_n_v_store)
+    net = header(cell, "gain cell: read-pair output current noise") + supplies(cell) + cell_subckt(cell)
+    net += f"vsn sn 0 {vs[0]:.6g}\nvrl rl 0 dc {cell.vdd_v:g} ac 1\nvrlb rlb 0 dc 0\nvb bl vmid 0\n"
+    net += cell_instance("n", bl="bl", rl="rl", rlb="rlb", wbl="whold", wwl="wwloff", sn="sn")
+    net += "hsense iout 0 vb 1\n.end\n"
+    levels = {"on": (cell.vdd_v, 0.0), "idle": (cell.v_mid_v, cell.v_mid_v)}
+    cmds: list[str] = []
+    for state in NOISE_STATES:
+        rl, rlb = levels[state]
+        cmds += [f"alter vrl dc={rl:.6g}", f"alter vrlb dc={rlb:.6g}"]
+        for v in vs:
+            cmds += [
+                f"alter vsn dc={v:.6g}",
+                "op",
+                f"noise v(iout) vrl dec {sw.noise_points_per_decade} {sw.noise_f_start_hz:.6g} "
+                f"{sw.noise_f_stop_hz:.6g}",
+            ]
+    meta = {"v_store": vs, "states": NOISE_STATES, "levels": levels}
+    return SpiceJob(name, net, tuple(cmds)), meta
+
+
+def integrate_psd(freq_hz: np.ndarray, psd: np.ndarray, f_lo_hz: float, f_hi_hz: float) -> np.ndarray:
+    """Integral of a one-sided PSD over [f_lo_hz, f_hi_hz] (units of psd * Hz), last axis.
+
+    The spectrum is interpolated linearly in log(psd) versus log(f) (exact for power laws such
+    as thermal f**0 and flicker f**-1 segments) on 100 points per decade, then integrated with
+    the trapezoid rule in f.
+    """
+    f = np.asarray(freq_hz, float)
+    if not f[0] <= f_lo_hz < f_hi_hz <= f[-1]:
+        raise ValueError(f"band [{f_lo_hz:g}, {f_hi_hz:g}] Hz outside the spectrum [{f[0]:g}, {f[-1]:g}] Hz")
+    n = max(2, int(np.ceil(100 * np.log10(f_hi_hz / f_lo_hz))) + 1)
+    fg = np.logspace(np.log10(f_lo_hz), np.log10(f_hi_hz), n)
+    logp = np.log(np.maximum(np.asarray(psd, float), 1e-300))
+    flat = logp.reshape(-1, f.size)
+    out = np.array([np.trapezoid(np.exp(np.interp(np.log(fg), np.log(f), row)), fg) for row in flat])
+    return out.reshape(logp.shape[:-1])
+
+
+def analyze_noise(r: SimResult, meta: dict, t_max_s: float, f_lo_hz: float) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Spectra, DC currents and the charge noise sigma per read of one cell.
+
+    Band: [f_lo_hz, 1 / (2 t_max_s)] (the noise bandwidth of an integration window t_max_s:
+    for white noise S, integrating over t_max gives a charge variance S t_max / 2 = S * t_max**2
+    * 1 / (2 t_max)). sigma_I = sqrt(integral of S_I(f) df), sigma_Q = sigma_I * t_max_s
+    (coulombs per read of one cell at the on-state bias for the whole window: a full-width pulse).
+    Returns (results['noise'] without full-scale figures, arrays).
+    """
+    vs, states = meta["v_store"], meta["states"]
+    f_hi = 1.0 / (2.0 * t_max_s)
+    freq = None
+    cur = np.zeros((len(states), len(vs)))
+    rows = []
+    k = 0
+    for si, _ in enumerate(states):
+        for vi, _ in enumerate(vs):
+            op, spec = r.plot(k), r.plot(k + 1)
+            k += 3
+            cur[si, vi] = -float(np.real(op["vb#branch"])[0])  # + = sunk from the bitline
+            f = np.real(spec["frequency"])
+            freq = f if freq is None else freq
+            rows.append(np.real(spec["onoise_spectrum"]) ** 2)  # (V/sqrt(Hz))**2 = A**2/Hz
+    psd = np.array(rows).reshape(len(states), len(vs), -1)
+    sigma_i = np.sqrt(integrate_psd(freq, psd, f_lo_hz, f_hi))
+    sigma_q = sigma_i * t_max_s
+    on, idle = states.index("on"), states.index("idle")
+    # split of the on-state spectrum: white floor = median PSD over the top decade below f_hi
+    top = (freq >= f_hi / 10) & (freq <= f_hi)
+    white = np.median(psd[on][:, top], axis=1)
+    arrays = {
+        "noise_v_store_v": np.asarray(vs), "noise_freq_hz": freq,
+        "noise_psd_on_a2_per_hz": psd[on], "noise_psd_idle_a2_per_hz": psd[idle],
+        "noise_current_on_a": cur[on], "noise_current_idle_a": cur[idle],
+        "noise_sigma_charge_c": sigma_q[on], "noise_sigma_charge_idle_c": sigma_q[idle],
+    }
+    res = {
+        "analysis": "ngspice .noise (small signal, BSIM4 thermal + flicker) of the bitline current, "
+                    "storage node forced, read lines on (VDD / 0) or idle (VDD/2)",
+        "f_lo_hz": float(f_lo_hz), "f_hi_hz": f_hi, "t_max_s": float(t_max_s),
+        "band": "[f_lo, 1/(2 t_max)]; sigma_Q = t_max * sqrt(integral of S_I df)",
+        "sigma_charge_c_max": float(np.max(sigma_q[on])),
+        "sigma_charge_c_rms": float(np.sqrt(np.mean(sigma_q[on] ** 2))),
+        "sigma_current_a_max": float(np.max(sigma_i[on])),
+        "sigma_charge_idle_c_max": float(np.max(sigma_q[idle])),
+        "white_psd_on_a2_per_hz_max": float(np.max(white)),
+        "flicker_fraction_of_variance_max": float(np.clip(np.max(1.0 - white * (f_hi - f_lo_hz) / sigma_i[on] ** 2), 0, 1)),
+    }
+    return res, arrays
+
+
 # ------------------------------------------------------------------------------------------
 # Analysis
 # ------------------------------------------------------------------------------------------
@@ -336,6 +464,7 @@ def characterize(
     mc_parts = [range(0, half), range(half, sw.mc_samples)] if sw.mc_samples > 1 else [range(1)]
     mc_specs = [mc_job(cell, read, sw, seed * 1000 + k, part) for k, part in enumerate(mc_parts)]
     specs += mc_specs
+    specs.append(noise_job(cell, sw))
     results = run_jobs([j for j, _ in specs], workers=workers, desc="gaincell")
     by_name: dict[str, tuple[SimResult, dict, SpiceJob]] = {
         j.name: (r, m, j) for (j, m), r in zip(specs, results)
@@ -489,6 +618,12 @@ def characterize(
         "distinct_samples": int(len(np.unique(np.round(mc[:, -1, -1] / full_mc, 9)))),
     }
 
+    # -- read noise ------------------------------------------------------------------------
+    r, meta, _ = by_name["noise"]
+    res["noise"], noise_arrays = analyze_noise(r, meta, read.t_max_s, sw.noise_f_lo_hz)
+    arrays.update(noise_arrays)
+    _noise_full_scale(res["noise"], full, "results.mac.full_scale_c (PWM transient, x = 1)")
+
     cfg_record = {"cell": dataclasses.asdict(cell), "read": {k: v for k, v in dataclasses.asdict(read).items() if k != "cell"},
                   "sweeps": dataclasses.asdict(sw)}
     prov = circuit_provenance(
@@ -503,11 +638,74 @@ def characterize(
         "write time / energy": f"{wd['write_time_s'] * 1e9:.2f} ns / {wd['write_energy_j'] * 1e15:.2f} fJ",
         "read energy per MAC (fJ)": f"{res['read']['energy_per_mac_j'] * 1e15:.2f}",
         "MC sigma (of full scale)": f"{res['mc']['sigma_charge_rel']:.4f} ({sw.mc_samples} samples)",
+        "read noise sigma per read (of full scale, max over V_store)": _noise_summary(res["noise"]),
     }
     record = write_result(out_dir, cell=CELL, config=cfg_record, results=res, arrays=arrays,
                           provenance_record=prov, summary=summary)
     _plots(Path(out_dir), arrays, res, sw)
     return record
+
+
+def _noise_full_scale(noise: dict[str, Any], full_scale_c: float, source: str) -> None:
+    """Add the sigmas relative to one cell's full-scale read charge (in place)."""
+    noise["full_scale_c"] = float(full_scale_c)
+    noise["full_scale_source"] = source
+    noise["sigma_charge_rel_max"] = noise["sigma_charge_c_max"] / full_scale_c
+    noise["sigma_charge_rel_rms"] = noise["sigma_charge_c_rms"] / full_scale_c
+
+
+def _noise_summary(noise: dict[str, Any]) -> str:
+    return (f"{noise['sigma_charge_rel_max']:.2e} ({noise['sigma_charge_c_max'] * 1e18:.1f} aC; band "
+            f"{noise['f_lo_hz']:.3g} Hz - {noise['f_hi_hz']:.3g} Hz)")
+
+
+def characterize_noise(
+    out_dir: Path,
+    *,
+    seed: int = 0,
+    workers: int | None = None,
+    quick: bool = False,
+    cell: GainCellConfig | None = None,
+    read: ArrayConfig | None = None,
+    sweeps: GainCellSweeps | None = None,
+) -> dict[str, Any]:
+    """Run only the read-noise job and write a result folder of cell `gaincell_noise`.
+
+    For adding the read noise to an existing gain-cell characterization of the same cell
+    config without re-running its other jobs (`gaincell fit` checks that the configs agree).
+    The relative sigmas use the DC on-state current extremes times t_max as full scale.
+    """
+    cell = cell or GainCellConfig()
+    read = read or ArrayConfig(cell=cell, n_rows=1, n_cols=1)
+    sw = sweeps or (GainCellSweeps.quick() if quick else GainCellSweeps())
+    job, meta = noise_job(cell, sw)
+    (r,) = run_jobs([job], workers=workers, desc="gaincell noise")
+    res, arrays = analyze_noise(r, meta, read.t_max_s, sw.noise_f_lo_hz)
+    full = float(np.max(np.abs(arrays["noise_current_on_a"]))) * read.t_max_s
+    _noise_full_scale(res, full, "max |DC on-state current| * t_max (no MAC transient in this run)")
+    cfg_record = {"cell": dataclasses.asdict(cell), "read": {k: v for k, v in dataclasses.asdict(read).items() if k != "cell"},
+                  "sweeps": dataclasses.asdict(sw)}
+    prov = circuit_provenance(corner=cell.corner, temperature_c=cell.temperature_c, seed=seed,
+                              netlists={job.name: job.netlist})
+    prov["noise_commands"] = list(job.commands)
+    record = write_result(out_dir, cell=f"{CELL}_noise", config=cfg_record, results={"noise": res},
+                          arrays=arrays, provenance_record=prov,
+                          summary={"read noise sigma per read (of full scale, max over V_store)": _noise_summary(res)})
+    save_figure(Path(out_dir) / "noise.png", lambda fig: _draw_noise(fig, arrays, res), figsize=(10, 4))
+    return record
+
+
+def _draw_noise(fig, a: dict[str, np.ndarray], noise: dict[str, Any]) -> None:
+    ax = fig.add_subplot(121)
+    for k in np.linspace(0, len(a["noise_v_store_v"]) - 1, 3).astype(int):
+        ax.loglog(a["noise_freq_hz"], np.sqrt(a["noise_psd_on_a2_per_hz"][k]),
+                  label=f"on, V_store={a['noise_v_store_v'][k]:.2f} V")
+    ax.axvspan(noise["f_lo_hz"], noise["f_hi_hz"], color="0.9", label="read band")
+    ax.set_xlabel("frequency (Hz)"); ax.set_ylabel("current noise (A/sqrt(Hz))"); ax.legend(fontsize=6)
+    ax = fig.add_subplot(122)
+    ax.plot(a["noise_v_store_v"], a["noise_sigma_charge_c"] * 1e18, "o-", label="on")
+    ax.plot(a["noise_v_store_v"], a["noise_sigma_charge_idle_c"] * 1e18, "s--", label="idle")
+    ax.set_xlabel("V_store (V)"); ax.set_ylabel("charge noise per read (aC)"); ax.legend(); ax.grid(alpha=0.3)
 
 
 def _plots(out: Path, a: dict[str, np.ndarray], res: dict, sw: GainCellSweeps) -> None:
@@ -553,3 +751,4 @@ def _plots(out: Path, a: dict[str, np.ndarray], res: dict, sw: GainCellSweeps) -
     save_figure(out / "mac.png", mac, figsize=(10, 4))
     save_figure(out / "retention.png", ret)
     save_figure(out / "mc.png", mc)
+    save_figure(out / "noise.png", lambda fig: _draw_noise(fig, a, res["noise"]), figsize=(10, 4))

@@ -1,5 +1,6 @@
 """Gain-cell attention: fused == naive (values, gradients, KV-cache steps), gradcheck, perfect
-mode against the ideal formula, window semantics, dtypes; aCAM attention."""
+mode against the ideal formula, window semantics, dtypes and devices, converter mismatch and
+per-read noise; aCAM attention."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import torch
 
 from behavioral.attention import AnalogSettings, acam_attention, gaincell_attention
 from behavioral.cards import card_from_dict, default_card
+from behavioral.primitives import converter_mismatch
 from gaincell.errors import ConfigError
 
 CARD = default_card()
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
 def _inputs(B=2, H=2, T=200, D=16, dtype=torch.float32, seed=0):
@@ -205,3 +208,182 @@ def test_fused_accepts_non_contiguous_inputs() -> None:
     torch.testing.assert_close(out, ref)
     out.sum().backward()
     assert torch.isfinite(k.grad).all()
+
+
+# --- devices -------------------------------------------------------------------------------------
+
+def _noisy_card(**noise):
+    raw = CARD.to_dict()
+    raw["noise"].update({"read_noise_rel": 0.02, "mismatch_sigma_rel": 0.03, "c2p_gain_sigma_rel": 0.05,
+                         "c2p_offset_sigma_c": 0.05 * raw["c2p"]["q_sat_c"], **noise})
+    return card_from_dict(raw)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("extra", [dict(), dict(mismatch_seed=1, read_noise_seed=2)])
+def test_fused_equals_naive_on_device(device, extra):
+    q, k, v = (t.to(device) for t in _inputs(T=200))
+    s = AnalogSettings(window=128, chunk=64, quantize=False, **extra)
+    card = _noisy_card()
+    a = gaincell_attention(q, k, v, card, s, impl="naive")
+    b = gaincell_attention(q, k, v, card, s, impl="fused")
+    assert a.device.type == b.device.type == device
+    assert _rel(a, b) < 1e-5
+    if device != "cpu":  # the same numbers as on the CPU (patterns and draws are device independent)
+        c = gaincell_attention(*(t.cpu() for t in (q, k, v)), card, s)
+        assert _rel(c, b.cpu()) < 1e-4
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_bfloat16_on_device(device):
+    q, k, v = _inputs(T=130)
+    s = AnalogSettings(window=64, chunk=64, mismatch_seed=0, read_noise_seed=0)
+    card = _noisy_card()
+    a = gaincell_attention(q, k, v, card, s)
+    leaves = [t.to(device=device, dtype=torch.bfloat16).clone().requires_grad_() for t in (q, k, v)]
+    for impl in ("fused", "naive"):
+        b = gaincell_attention(*leaves, card, s, impl=impl)
+        assert b.dtype == torch.bfloat16 and b.device.type == device
+        assert float((a - b.detach().float().cpu()).abs().mean()) < 0.05 * float(a.abs().mean()) + 0.02
+        b.float().sum().backward()
+        assert all(t.grad is not None and t.grad.dtype == torch.bfloat16 and t.grad.device.type == device
+                   for t in leaves)
+        for t in leaves:
+            t.grad = None
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_acam_attention_on_device_and_bfloat16(device):
+    q, k, v = _inputs(B=1, H=2, T=70, D=8)
+    ref = acam_attention(q, k, v, CARD, window=32)
+    for dtype in (torch.float32, torch.bfloat16):
+        leaves = [t.to(device=device, dtype=dtype).clone().requires_grad_() for t in (q, k, v)]
+        for impl in ("fused", "naive"):
+            out = acam_attention(*leaves, CARD, window=32, impl=impl)
+            assert out.dtype == dtype and out.device.type == device
+            tol = 1e-4 if dtype == torch.float32 else 0.05
+            assert _rel(ref, out.detach().float().cpu()) < tol
+            out.float().sum().backward()
+            assert all(t.grad is not None and t.grad.dtype == dtype for t in leaves)
+
+
+# --- converter mismatch ----------------------------------------------------------------------------
+
+def _ideal_with_converters(q, k, v, card, W, seed):
+    """The linear, undecayed, unquantized core written out with the card's converter pattern."""
+    m, c, n = card.mac, card.c2p, card.noise
+    H, T = q.shape[1], q.shape[2]
+    gain, off = converter_mismatch((H, W), n.c2p_gain_sigma_rel, n.c2p_offset_sigma_c / c.q_sat_c, seed,
+                                   dtype=q.dtype)
+    slot = torch.arange(T) % W
+    S = q @ (m.linear_slope_a_per_v * (k - m.v_ref_v)).transpose(-1, -2) / c.s_sat_qk_a
+    i, j = torch.arange(T)[:, None], torch.arange(T)[None, :]
+    vis = (j <= i) & (j > i - W)
+    phi = ((S - off[None, :, None, slot]) * gain[None, :, None, slot]).clamp(0, 1) * vis
+    return phi @ (m.linear_slope_a_per_v * (v - m.v_ref_v)) / c.s_sat_sv_a
+
+
+def test_converter_mismatch_is_the_stated_formula():
+    q, k, v = _inputs(T=150, dtype=torch.float64)
+    card = _noisy_card(mismatch_sigma_rel=0.0, c2p_gain_sigma_rel=0.2, c2p_offset_sigma_c=0.1 * CARD.c2p.q_sat_c)
+    s = AnalogSettings(window=64, chunk=64, mac="linear", decay=False, quantize=False, saturate_output=False,
+                       mismatch_seed=4)
+    ideal = _ideal_with_converters(q, k, v, card, 64, 4)
+    for impl in ("fused", "naive"):
+        assert _rel(ideal, gaincell_attention(q, k, v, card, s, impl=impl)) < 1e-10
+    plain = gaincell_attention(q, k, v, card, s.replace(mismatch_seed=None))
+    assert _rel(plain, ideal) > 1e-2  # the pattern matters at these sigmas
+
+
+def test_converter_mismatch_switches():
+    q, k, v = _inputs(T=128)
+    card = _noisy_card(mismatch_sigma_rel=0.0)
+    s = AnalogSettings(window=64, chunk=64, mismatch_seed=4)
+    base = gaincell_attention(q, k, v, card, s.replace(mismatch_seed=None))
+    on = gaincell_attention(q, k, v, card, s)
+    assert not torch.equal(on, base)
+    assert torch.equal(gaincell_attention(q, k, v, card, s.replace(c2p_mismatch=False)), base)
+    null = _noisy_card(mismatch_sigma_rel=0.0, c2p_gain_sigma_rel=None, c2p_offset_sigma_c=None)
+    assert torch.equal(gaincell_attention(q, k, v, null, s), base)  # not characterized: off, no error
+    perfect = AnalogSettings(window=64, chunk=64, perfect=True)
+    assert torch.equal(gaincell_attention(q, k, v, card, perfect.replace(mismatch_seed=4)),
+                       gaincell_attention(q, k, v, card, perfect))
+
+
+def test_converter_mismatch_gradients_equal_naive():
+    q, k, v = _inputs(T=140, dtype=torch.float64)
+    w = torch.randn(q.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    s = AnalogSettings(window=128, chunk=64, mismatch_seed=2, read_noise_seed=5)
+    card = _noisy_card(c2p_gain_sigma_rel=0.2)
+    grads = []
+    for impl in ("naive", "fused"):
+        leaves = [t.clone().requires_grad_() for t in (q, k, v)]
+        (gaincell_attention(*leaves, card, s, impl=impl) * w).sum().backward()
+        grads.append([t.grad for t in leaves])
+    for a, b in zip(*grads):
+        assert _rel(a, b) < 1e-10
+
+
+# --- read noise ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kw", SETTINGS)
+def test_read_noise_same_draws_in_fused_and_naive(kw):
+    q, k, v = _inputs(T=300)
+    card = _noisy_card()
+    s = AnalogSettings(quantize=False, read_noise_seed=3, **kw)
+    a = gaincell_attention(q, k, v, card, s, impl="naive")
+    b = gaincell_attention(q, k, v, card, s, impl="fused")
+    assert _rel(a, b) < 1e-5
+    assert _rel(a, gaincell_attention(q, k, v, card, s.replace(read_noise_seed=None))) > 1e-3
+
+
+def test_read_noise_kv_cache_steps_and_seeds():
+    q, k, v = _inputs(T=200)
+    card = _noisy_card()
+    s = AnalogSettings(window=128, chunk=64, read_noise_seed=9, mismatch_seed=1)
+    full = gaincell_attention(q, k, v, card, s)
+    for i in (0, 5, 64, 130, 199):
+        step = gaincell_attention(q[:, :, i:i + 1], k[:, :, :i + 1], v[:, :, :i + 1], card, s, q_pos=i)
+        assert torch.allclose(step[:, :, 0], full[:, :, i], atol=1e-6), i
+    assert torch.equal(full, gaincell_attention(q, k, v, card, s))
+    assert not torch.equal(full, gaincell_attention(q, k, v, card, s.replace(read_noise_seed=10)))
+    # queries with no key in view read the tile converters' noise alone, the same in both paths
+    far = dict(q_pos=500, k_pos=0)
+    a = gaincell_attention(q[:, :, :4], k[:, :, :10], v[:, :, :10], card, s, impl="naive", **far)
+    b = gaincell_attention(q[:, :, :4], k[:, :, :10], v[:, :, :10], card, s, impl="fused", **far)
+    assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_read_noise_switches():
+    q, k, v = _inputs(T=64)
+    perfect = AnalogSettings(window=64, perfect=True)
+    card = _noisy_card()
+    assert torch.equal(gaincell_attention(q, k, v, card, perfect.replace(read_noise_seed=1)),
+                       gaincell_attention(q, k, v, card, perfect))
+    with pytest.raises(ConfigError, match="read_noise"):
+        gaincell_attention(q, k, v, _noisy_card(read_noise_rel=None), AnalogSettings(window=64, read_noise_seed=1))
+
+
+def test_read_noise_statistics_match_the_card():
+    """Linear cell, no decay, no quantization or clipping, every value stored at one level: the
+    output noise is sum_j n_ij g(V) / s_sv (Q.K noise through the linear part of the HardSigmoid)
+    plus sum over tiles of the S.V bitline noise, with sigmas rel * full_scale * sqrt(cells)."""
+    B, H, T, D, W, R = 2, 2, 256, 16, 128, 64
+    g = torch.Generator().manual_seed(0)
+    q = 0.5 + 0.1 * torch.rand(B, H, T, D, generator=g, dtype=torch.float64)
+    k = torch.full((B, H, T, D), 0.6, dtype=torch.float64)  # S ~ 0.3 per key: inside (0, 1)
+    v = torch.full((B, H, T, D), 0.8, dtype=torch.float64)
+    card = _noisy_card(read_noise_rel=0.05)
+    s = AnalogSettings(window=W, array_rows=R, chunk=64, mac="linear", decay=False, quantize=False,
+                       saturate_output=False)
+    clean = gaincell_attention(q, k, v, card, s)
+    noisy = gaincell_attention(q, k, v, card, s.replace(read_noise_seed=11))
+    m, c = card.mac, card.c2p
+    sig_cell = 0.05 * m.full_scale_a
+    sig_s = sig_cell * D**0.5 / c.s_sat_qk_a
+    sig_y = sig_cell * R**0.5 / c.s_sat_sv_a
+    g_v = m.linear_slope_a_per_v * (0.8 - m.v_ref_v) / c.s_sat_sv_a
+    d = (noisy - clean)[:, :, W:]  # full window: W keys and W / R tiles per query
+    expect = ((W * (sig_s * g_v) ** 2) + (W // R) * sig_y**2) ** 0.5
+    assert float(d.std()) == pytest.approx(expect, rel=0.05)
+    assert abs(float(d.mean())) < 0.05 * expect

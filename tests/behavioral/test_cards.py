@@ -117,5 +117,20 @@ def test_optional_fields_may_be_absent(tmp_path, raw):
     raw.pop("array", None)
     raw["latency"].pop("acam_sense_time_s", None)
     raw["latency"]["sources"].pop("acam_sense_time_s", None)
+    raw["noise"].pop("write_noise_v", None)
+    raw["noise"].pop("fit", None)
     card = load_card(save_card(raw, tmp_path / "old.json"))
     assert card.array is None and card.latency.acam_sense_time_s is None
+    assert card.noise.write_noise_v is None and card.noise.fit is None
+
+
+def test_noise_fields_validated(tmp_path, raw):
+    raw["noise"]["write_noise_v"] = -1e-3
+    _expect(tmp_path, raw, "noise.write_noise_v", "out of range")
+    raw = copy.deepcopy(default_card().to_dict())
+    raw["noise"]["read_noise_rel"] = "small"
+    _expect(tmp_path, raw, "noise.read_noise_rel", "finite number")
+    raw = copy.deepcopy(default_card().to_dict())
+    raw["noise"]["write_noise_mv"] = 0.6
+    raw["noise"].pop("write_noise_v", None)
+    _expect(tmp_path, raw, "noise.write_noise_mv", "wrong unit")

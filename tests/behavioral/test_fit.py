@@ -215,3 +215,51 @@ def test_build_with_c2p_and_acam_folders(tmp_path):
     assert card.acam.steepness_per_v == pytest.approx(150.0, rel=0.02) and card.acam.combine == "product"
     assert card.energy.c2p_conversion_j == 1e-13 and card.energy.acam_search_j == 3e-15
     assert card.latency.c2p_latency_s == 2e-9
+
+
+def test_ktc_noise_formula():
+    from behavioral.fit.noise import ktc_noise_v
+
+    # sqrt(1.380649e-23 J/K * 300.15 K / 10 fF) = 0.6437 mV
+    assert ktc_noise_v(10e-15, 27.0) == pytest.approx(6.4374e-4, rel=1e-4)
+    assert ktc_noise_v(40e-15, 27.0) == pytest.approx(ktc_noise_v(10e-15, 27.0) / 2)
+    with pytest.raises(ConfigError, match="c_store_f"):
+        ktc_noise_v(0.0, 27.0)
+
+
+def test_read_noise_fit_checks_band_and_sigmas():
+    from behavioral.fit.noise import fit_read_noise
+
+    v = np.linspace(0, 0.9, 3)
+    i = np.array([-1e-5, 0.0, 1e-5])
+    s = np.array([1e-16, 3e-17, 2e-16])
+    f = fit_read_noise(s, v, i, full_scale_a=1e-5, t_max_s=T_MAX, f_lo_hz=1e3, f_hi_hz=1 / (2 * T_MAX))
+    q_fs = 1e-5 * T_MAX
+    assert f["read_noise_rel"] == pytest.approx(np.sqrt(np.mean((s / q_fs) ** 2)))
+    assert f["read_noise_rel_max"] == pytest.approx(2e-16 / q_fs)
+    with pytest.raises(ConfigError, match="noise band"):  # integrated for another read window
+        fit_read_noise(s, v, i, full_scale_a=1e-5, t_max_s=T_MAX, f_lo_hz=1e3, f_hi_hz=1 / (4 * T_MAX))
+    with pytest.raises(ConfigError, match="noise_sigma_charge_c"):
+        fit_read_noise(np.array([1e-16, 0.0, np.nan]), v, i, full_scale_a=1e-5, t_max_s=T_MAX, f_lo_hz=1e3,
+                       f_hi_hz=1 / (2 * T_MAX))
+
+
+def test_noise_from_separate_folder_must_match_the_cell(tmp_path, fake_folders):
+    from behavioral.fit.build import build_card
+
+    gc = load_characterization(_fake_characterization(tmp_path / "plain"))  # no noise arrays
+    assert card_from_dict(build_card(characterizations={"gaincell": gc})).noise.read_noise_rel is None
+    noisy = load_characterization(fake_folders["gaincell"])
+    n_dir = tmp_path / "gaincell_noise"
+    arrays = {k: v for k, v in noisy.arrays.items() if k.startswith("noise_")}
+    write_npz(n_dir / "data.npz", **arrays)
+    result = {"schema": "gaincell.characterization/1", "cell": "gaincell_noise", "provenance": {},
+              "config": {"cell": {"vdd_v": 0.9}}, "results": {"noise": noisy.result["results"]["noise"]},
+              "data_file": "data.npz"}
+    write_json(n_dir / "result.json", result)
+    card = card_from_dict(build_card(characterizations={"gaincell": gc, "gaincell_noise": load_characterization(n_dir)}))
+    assert card.noise.read_noise_rel > 0 and "gaincell_noise" in card.noise.source
+    result["config"] = {"cell": {"vdd_v": 0.9, "c_store_f": 20e-15}}  # another cell: refused
+    write_json(n_dir / "result.json", result)
+    with pytest.raises(ConfigError, match="c_store_f"):
+        build_card(characterizations={"gaincell": gc, "gaincell_noise": load_characterization(n_dir)})
