@@ -11,14 +11,19 @@ i - W < j <= i, age a = i - j, decay factor d**a with d the card's per-token fac
     out_i  = sum_t Qout(y_it)                                  (per-tile converter, digital sum)
 
 Non-idealities switched by `AnalogSettings` (all off in `perfect` mode): c = j mod W is key j's
-column and its converter's fixed-pattern gain g_c and offset o_c (offset charge / q_sat) are
-drawn from `mismatch_seed` with the card's c2p sigmas (else g = 1, o = 0); n_ij and m_it (each
-output column of tile t) are per-read Gaussian read noise drawn from `read_noise_seed`, of sigma
-read_noise_rel * full_scale_a * sqrt(D) / s_sat_qk and ... * sqrt(array_rows) / s_sat_sv (the
-bitline sums D or array_rows cells, each counted at its on-state noise); else 0.
+column; its converter has the card's characterized transfer, gain g0 = slope_s_per_c * q_sat_c /
+t_max_s and offset o0 = offset_c / q_sat_c (`c2p_nominal_transfer`), times / plus a fixed-pattern
+gain and offset drawn from `mismatch_seed` with the card's c2p sigmas: g_c = g0 * g_mm,
+o_c = o0 + o_mm (perfect: g = 1, o = 0); n_ij and m_it (each output column of tile t) are
+per-read Gaussian read noise drawn from `read_noise_seed`, of sigma read_noise_rel *
+full_scale_a * sqrt(D) / s_sat_qk and ... * sqrt(array_rows) / s_sat_sv (the bitline sums D or
+array_rows cells, each counted at its on-state noise); else 0. The noise draws are addressed by
+head and positions, not by batch row.
 
 Keys live in a circular buffer of W columns: token j sits in column j mod W, tile
-(j mod W) // array_rows. x, K, V are first quantized by the PWM / DAC quantizers of the card.
+(j mod W) // array_rows. x, K, V are first quantized by the PWM / DAC quantizers of the card;
+with `write_noise_seed`, every stored K and V voltage then carries its cell's kT/C write noise
+(sigma `noise.write_noise_v`, one draw per head, token position and row, fixed from the write on).
 Gradients: straight-through through every quantizer, the clip's own gradient through phi and
 the tile clip, and the cell current's `exact` or `linear` surrogate derivative.
 

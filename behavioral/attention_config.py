@@ -1,7 +1,7 @@
 """Settings of the gain-cell attention core and the device physics they resolve to.
 
-`AnalogSettings` holds the emulator switches (window, tiles, quantization, decay, mismatch,
-`perfect`); `resolve_physics(card, settings)` combines them with a device card into the numbers
+`AnalogSettings` holds the emulator switches (window, tiles, quantization, decay, mismatch, read
+and write noise, `perfect`); `resolve_physics(card, settings)` combines them with a device card into the numbers
 both attention implementations use, so the naive oracle and the fused path cannot disagree on
 a constant.
 """
@@ -17,11 +17,13 @@ from behavioral.cards import HeadCard
 from behavioral.mac_model import PolyMacModel
 from behavioral.primitives import (
     SURROGATES,
+    c2p_nominal_transfer,
     cell_mismatch_gains,
     column_read_sigma,
     converter_mismatch,
     quantize_output,
     quantize_uniform,
+    write_noise_at,
 )
 from gaincell.errors import ConfigError
 
@@ -51,12 +53,22 @@ class AnalogSettings:
         read_noise_seed: None for no read noise; else the seed of per-read Gaussian noise on
             every bitline read (Q.K columns before the HardSigmoid, S.V tile bitlines before the
             tile converter) of sigma `card.noise.read_noise_rel` * full scale * sqrt(cells on
-            the bitline) (requires the card to have characterized it). Each read (batch, head,
-            query position, key position or tile and output column) draws its own value,
-            identical in both implementations and in KV-cache steps.
+            the bitline) (requires the card to have characterized it). Each read (head, query
+            position, key position or tile and output column) draws its own value, identical in
+            both implementations and in KV-cache steps. The batch index is not part of the read's
+            address: every sequence of a batch meets the same draws at the same positions, so a
+            sequence gives the same numbers alone, in any batch row, padded or not; seeds give
+            independent realizations.
+        write_noise_seed: None for no write noise; else the seed of the kT/C noise frozen on each
+            storage node when its token is written: sigma `card.noise.write_noise_v` volts added
+            to the DAC voltage of every K and V cell, one draw per (head, token position, row)
+            (no batch index, as for the read noise), so a token keeps its draw in every read,
+            in a full forward and in KV-cache steps (requires the card to have characterized it).
         perfect: remove every non-ideality (linear cell, no decay, no quantization, no
-            saturation of tile outputs, no mismatch, no noise); the HardSigmoid stays (it is the
-            algorithm).
+            saturation of tile outputs, ideal Q.K converters, no mismatch, no noise); the
+            HardSigmoid stays (it is the algorithm). Otherwise the Q.K converters follow the
+            card's characterized transfer (`c2p.slope_s_per_c`, `c2p.offset_c`:
+            `behavioral.primitives.c2p_nominal_transfer`).
         chunk: fused implementation's query chunk in tokens (multiple of array_rows).
         segment: fused implementation's key-feature segment in tokens (multiple of chunk).
     """
@@ -74,6 +86,7 @@ class AnalogSettings:
     mismatch_seed: int | None = None
     c2p_mismatch: bool = True
     read_noise_seed: int | None = None
+    write_noise_seed: int | None = None
     perfect: bool = False
     chunk: int = 128
     segment: int = 1024
@@ -97,7 +110,7 @@ class AnalogSettings:
             v = getattr(self, name)
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 2):
                 raise ConfigError(name, v, "None (card) or integer >= 2")
-        for name in ("mismatch_seed", "read_noise_seed"):
+        for name in ("mismatch_seed", "read_noise_seed", "write_noise_seed"):
             v = getattr(self, name)
             if v is not None and (isinstance(v, bool) or not isinstance(v, int)):
                 raise ConfigError(name, v, "None or an integer")
@@ -113,8 +126,10 @@ class AnalogSettings:
 class Physics:
     """Resolved numbers: MAC model, saturation currents (A), ln of the per-token decay factor
     (0 without decay), quantizer specs (None: off), output clip range, cell mismatch (sigma,
-    seed), converter mismatch (gain sigma, offset sigma in units of the saturation input, seed)
-    and read noise (one cell's sigma in amperes of mean current, seed); None: off."""
+    seed), converter mismatch (gain sigma, offset sigma in units of the saturation input, seed),
+    read noise (one cell's sigma in amperes of mean current, seed), the Q.K converters' nominal
+    transfer (gain, offset in units of the saturation input) and the write noise (sigma in
+    volts, seed); None: off (an ideal converter for `c2p_nominal`)."""
 
     model: PolyMacModel
     surrogate: str
@@ -128,6 +143,8 @@ class Physics:
     mismatch: tuple[float, int] | None
     c2p_mismatch: tuple[float, float, int] | None = None
     read_noise: tuple[float, int] | None = None
+    c2p_nominal: tuple[float, float] | None = None
+    write_noise: tuple[float, int] | None = None
 
 
 def resolve_physics(card: HeadCard, s: AnalogSettings) -> Physics:
@@ -154,6 +171,12 @@ def resolve_physics(card: HeadCard, s: AnalogSettings) -> Physics:
             raise ConfigError("read_noise_seed", s.read_noise_seed,
                               f"None: card '{card.path}' has no characterized noise.read_noise_rel")
         noise = (float(n.read_noise_rel) * card.mac.full_scale_a, int(s.read_noise_seed))
+    write = None
+    if s.write_noise_seed is not None and not perfect:
+        if n.write_noise_v is None:
+            raise ConfigError("write_noise_seed", s.write_noise_seed,
+                              f"None: card '{card.path}' has no characterized noise.write_noise_v")
+        write = (float(n.write_noise_v), int(s.write_noise_seed))
     quant = s.quantize and not perfect
     return Physics(
         model=model,
@@ -168,6 +191,8 @@ def resolve_physics(card: HeadCard, s: AnalogSettings) -> Physics:
         mismatch=mismatch,
         c2p_mismatch=c2p_mm,
         read_noise=noise,
+        c2p_nominal=None if perfect else c2p_nominal_transfer(card),
+        write_noise=write,
     )
 
 
@@ -214,17 +239,31 @@ def cell_gains(ph: Physics, heads: int, window: int, dim: int, which: int, devic
 
 def converter_patterns(ph: Physics, heads: int, window: int, device,
                        dtype) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """(gain, offset) of the Q.K converter of each (head, key column), each (H, W); None: ideal."""
-    if ph.c2p_mismatch is None:
+    """(gain, offset) of the Q.K converter of each (head, key column), each (H, W); None: ideal.
+
+    The card's nominal transfer and the fixed-pattern mismatch combine as one converter:
+    gain = g_nominal * g_mismatch, offset = o_nominal + o_mismatch (units of the saturation input).
+    """
+    if ph.c2p_mismatch is None and ph.c2p_nominal is None:
         return None
-    g_sigma, o_sigma, seed = ph.c2p_mismatch
-    return converter_mismatch((heads, window), g_sigma, o_sigma, seed, device, dtype)
+    if ph.c2p_mismatch is None:
+        gain = torch.ones((heads, window), device=device, dtype=dtype)
+        offset = torch.zeros((heads, window), device=device, dtype=dtype)
+    else:
+        g_sigma, o_sigma, seed = ph.c2p_mismatch
+        gain, offset = converter_mismatch((heads, window), g_sigma, o_sigma, seed, device, dtype)
+    if ph.c2p_nominal is not None:
+        g0, o0 = ph.c2p_nominal
+        gain, offset = gain * g0, offset + o0
+    return gain, offset
 
 
 READ_NOISE_STREAM_QK = 0
-"""Stream of the Q.K column reads: indices (batch * H + head, key position, query position)."""
+"""Stream of the Q.K column reads: indices (head, key position, query position)."""
 READ_NOISE_STREAM_SV = 1
-"""Stream of the S.V tile bitline reads: indices (batch * H + head, tile, query position, column)."""
+"""Stream of the S.V tile bitline reads: indices (head, tile, query position, column)."""
+WRITE_NOISE_STREAM_K = 2
+"""Stream of the K array's writes: indices (head, token position, row); the V array uses 3."""
 
 
 def read_noise_sigmas(ph: Physics, dim: int, rows: int) -> tuple[float, float] | None:
@@ -235,6 +274,27 @@ def read_noise_sigmas(ph: Physics, dim: int, rows: int) -> tuple[float, float] |
     sigma_cell_a = ph.read_noise[0]
     return (column_read_sigma(1.0, sigma_cell_a, dim) / ph.s_qk,
             column_read_sigma(1.0, sigma_cell_a, rows) / ph.s_sv)
+
+
+def head_index(batch: int, heads: int, device) -> torch.Tensor:
+    """(batch * heads,) head of each row of a (B * H, ...) tensor: the noise draws' address
+    (the batch index is not part of it, see `AnalogSettings.read_noise_seed`)."""
+    return torch.arange(heads, device=device).repeat(batch)
+
+
+def stored_volts(kv: torch.Tensor, ph: Physics, which: int, k0: int) -> torch.Tensor:
+    """Stored voltages (B, H, T, D) of a K (which=0) or V (1) array: the DAC's levels (`kv_quant`,
+    straight-through) plus the write noise of each cell (`write_noise`), tokens at absolute
+    positions k0, k0 + 1, ... The input is already in the compute dtype."""
+    x = quant_in(kv, ph.kv_quant)
+    if ph.write_noise is None:
+        return x
+    sigma, seed = ph.write_noise
+    _, H, T, D = kv.shape
+    dev = kv.device
+    idx = (torch.arange(H, device=dev).view(1, H, 1, 1), torch.arange(k0, k0 + T, device=dev).view(1, 1, T, 1),
+           torch.arange(D, device=dev).view(1, 1, 1, D))
+    return x + write_noise_at(seed, WRITE_NOISE_STREAM_K + which, idx, sigma, x.dtype)
 
 
 def quant_in(x: torch.Tensor, spec: tuple[int, float, float] | None) -> torch.Tensor:

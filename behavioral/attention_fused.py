@@ -2,7 +2,8 @@
 
 How it is fast and lean:
 - The MAC is separable, I(x, V) = sum_p x**p g_p(V), so Q.K is one matmul of stacked feature
-  maps [x**p] and [g_p(V) / s_sat] (with a K/V DAC, g_p is a table lookup over its levels).
+  maps [x**p] and [g_p(V) / s_sat] (with a K/V DAC and no write noise, g_p is a table lookup
+  over its levels; write noise moves each stored voltage off the DAC grid).
 - Queries go in chunks of `chunk` tokens; each chunk meets only the key blocks (64 keys = one
   array tile) of its window, so work and memory are O(T * W), not O(T**2).
 - Decay d**(i - j) = d**(i - s0) * d**(s0 - j) (s0: segment start) becomes a row factor on the
@@ -31,9 +32,11 @@ from behavioral.attention_config import (
     cell_gains,
     compute_dtype,
     converter_patterns,
+    head_index,
     quant_in,
     read_noise_sigmas,
     resolve_physics,
+    stored_volts,
     tile_out,
 )
 from behavioral.cards import HeadCard
@@ -118,9 +121,9 @@ class _LutCurrent(torch.autograd.Function):
 
 
 def _current(kv: torch.Tensor, ph: Physics, p: int, cd: torch.dtype) -> torch.Tensor:
-    """g_p(DAC(kv)) in amperes."""
+    """g_p(DAC(kv)) in amperes; with write noise, kv are already the stored volts (`_stored`)."""
     kv = kv.to(cd)
-    if ph.kv_quant is None:
+    if ph.kv_quant is None or ph.write_noise is not None:
         return cell_current(kv, ph.model, p, ph.surrogate)
     n, lo, hi = ph.kv_quant
     step = (hi - lo) / (n - 1)
@@ -149,6 +152,17 @@ class _Static:
     sig: tuple[float, float] | None = None  # read-noise sigmas (Q.K in s_sat_qk, S.V in s_sat_sv)
 
 
+def _stored(src: torch.Tensor, seg: _Segment, st: _Static, which: int) -> torch.Tensor:
+    """The segment's keys or values (BH, nkeys, D): raw (the DAC is `_current`'s table lookup),
+    or, with write noise, the stored volts (DAC level + the cells' write noise)."""
+    x = src[:, seg.j_lo - st.k0:seg.j_hi - st.k0]
+    if st.ph.write_noise is None:
+        return x
+    d = x.shape[-1]
+    y = stored_volts(x.to(st.cd).view(st.B, st.H, -1, d), st.ph, which, seg.j_lo)
+    return y.view(st.B * st.H, -1, d)
+
+
 def _segment_features(k, v, seg: _Segment, st: _Static, gk, gv):
     """Key features (BH, nkeys, F) and value features [(BH, nkeys, Dv) per power], padded to blocks."""
     ph, R = st.ph, st.R
@@ -160,7 +174,7 @@ def _segment_features(k, v, seg: _Segment, st: _Static, gk, gv):
     pad = (0, 0, seg.j_lo - seg.sb0 * R, seg.sb1 * R - seg.j_hi)
 
     def feat(src, p, gains, sat):
-        f = _current(src[:, seg.j_lo - st.k0:seg.j_hi - st.k0], ph, p, st.cd)
+        f = _current(src, ph, p, st.cd)
         inplace = not (torch.is_grad_enabled() and f.requires_grad)
         if gains is not None:
             g = gains[:, slot][None]
@@ -171,9 +185,10 @@ def _segment_features(k, v, seg: _Segment, st: _Static, gk, gv):
         return torch.nn.functional.pad(f, pad) if (pad[2] or pad[3]) else f
 
     powers = ph.model.x_powers
-    Ks = [feat(k, p, gk, ph.s_qk) for p in powers]
+    ks, vs = _stored(k, seg, st, 0), _stored(v, seg, st, 1)
+    Ks = [feat(ks, p, gk, ph.s_qk) for p in powers]
     K = Ks[0] if len(Ks) == 1 else torch.cat(Ks, dim=-1)
-    V = [feat(v, p, gv, ph.s_sv) for p in powers]
+    V = [feat(vs, p, gv, ph.s_sv) for p in powers]
     return K, V
 
 
@@ -200,16 +215,17 @@ def _scores_t(Qc, K, ch: _Chunk, seg: _Segment, st: _Static):
 
 
 def _converter_in_(ST: torch.Tensor, ch: _Chunk, st: _Static) -> torch.Tensor | None:
-    """Read noise and converter mismatch on the transposed scores (BH, nb, R, nr), in place:
-    ST <- gain_j * (ST + noise_ij - offset_j). Returns the gain (BH, nb, R, 1) or None."""
+    """Read noise and the Q.K converters (nominal transfer and mismatch) on the transposed scores
+    (BH, nb, R, nr), in place: ST <- gain_j * (ST + noise_ij - offset_j). Returns the gain
+    (BH, nb, R, 1) or None."""
     if st.sig is None and st.conv is None:
         return None
     dev, R = ST.device, st.R
     jpos = torch.arange(ch.kb_lo * R, (ch.kb_lo + ch.nb) * R, device=dev)
     if st.sig is not None:
-        bh = torch.arange(ST.shape[0], device=dev).view(-1, 1, 1, 1)
+        hd = head_index(st.B, st.H, dev).view(-1, 1, 1, 1)
         i = torch.arange(ch.a + ch.r0, ch.a + ch.r1, device=dev).view(1, 1, 1, -1)
-        ST.add_(read_noise_at(st.ph.read_noise[1], READ_NOISE_STREAM_QK, (bh, jpos.view(1, ch.nb, R, 1), i),
+        ST.add_(read_noise_at(st.ph.read_noise[1], READ_NOISE_STREAM_QK, (hd, jpos.view(1, ch.nb, R, 1), i),
                               st.sig[0], ST.dtype))
     if st.conv is None:
         return None
@@ -230,11 +246,11 @@ def _tiles_with_noise(Y: torch.Tensor, ch: _Chunk, st: _Static) -> tuple[torch.T
     BH, ns, nr, Dv = Y.shape
     nW, dev = st.W // st.R, Y.device
     tidx = torch.remainder(torch.arange(ch.kb_lo, ch.kb_lo + ns, device=dev), nW)
-    bh = torch.arange(BH, device=dev).view(-1, 1, 1, 1)
+    hd = head_index(st.B, st.H, dev).view(-1, 1, 1, 1)
     t = torch.arange(nW, device=dev).view(1, -1, 1, 1)
     i = torch.arange(ch.a + ch.r0, ch.a + ch.r1, device=dev).view(1, 1, -1, 1)
     e = torch.arange(Dv, device=dev).view(1, 1, 1, -1)
-    full = read_noise_at(st.ph.read_noise[1], READ_NOISE_STREAM_SV, (bh, t, i, e), st.sig[1], Y.dtype)
+    full = read_noise_at(st.ph.read_noise[1], READ_NOISE_STREAM_SV, (hd, t, i, e), st.sig[1], Y.dtype)
     if ns:
         full.index_add_(1, tidx, Y)
     return full, tidx

@@ -3,8 +3,9 @@
 Evaluates the fitted nonlinear read-current surface on every (query, key, dimension) triple,
 masks with explicit position comparisons and sums each tile's contributions with an explicit
 loop over tiles: slow and memory hungry (O(Tq * Tk * D), chunked over queries), but written
-straight from the equations in `behavioral.attention`. Converter mismatch and read noise are
-applied exactly as stated there (same patterns and per-read draws as the fused path).
+straight from the equations in `behavioral.attention`. The Q.K converters' nominal transfer and
+mismatch, the read noise and the write noise are applied exactly as stated there (same patterns
+and per-read / per-write draws as the fused path).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from behavioral.attention_config import (
     quant_in,
     read_noise_sigmas,
     resolve_physics,
+    stored_volts,
     tile_out,
 )
 from behavioral.cards import HeadCard
@@ -35,8 +37,8 @@ def naive_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, card: Hea
     Tk, Dv = k.shape[2], v.shape[3]
     cd = compute_dtype(q)
     x = quant_in(q.to(cd), ph.q_quant)
-    kq = quant_in(k.to(cd), ph.kv_quant)
-    vq = quant_in(v.to(cd), ph.kv_quant)
+    kq = stored_volts(k.to(cd), ph, 0, k0)  # DAC level + write noise of each cell
+    vq = stored_volts(v.to(cd), ph, 1, k0)
     W, R = s.window, s.array_rows
     qpos = torch.arange(q0, q0 + Tq, device=q.device)
     kpos = torch.arange(k0, k0 + Tk, device=q.device)
@@ -49,7 +51,7 @@ def naive_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, card: Hea
         c_gain = conv[0].index_select(1, slot)[None, :, None, :]  # (1, H, 1, Tk)
         c_off = conv[1].index_select(1, slot)[None, :, None, :]
     sig = read_noise_sigmas(ph, D, R)
-    bh = (torch.arange(B, device=q.device)[:, None] * H + torch.arange(H, device=q.device)[None, :])[:, :, None, None]
+    hd = torch.arange(H, device=q.device).view(1, H, 1, 1)  # noise address: head, not batch row
     cols = torch.arange(Dv, device=q.device)
     out_chunks = []
     # bound the (B, H, c, Tk, D) broadcast to ~2**25 elements
@@ -72,8 +74,9 @@ def naive_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, card: Hea
         qi = qpos[i0:i1]
         if sig is not None:  # read noise of every (query, key) column read, in units of s_sat_qk
             S = S + read_noise_at(ph.read_noise[1], READ_NOISE_STREAM_QK,
-                                  (bh, kpos[None, None, None, :], qi[None, None, :, None]), sig[0], cd)
-        if conv is not None:  # the key column's converter: phi = clip(gain * (S - offset), 0, 1)
+                                  (hd, kpos[None, None, None, :], qi[None, None, :, None]), sig[0], cd)
+        if conv is not None:  # the key column's converter (nominal transfer and mismatch):
+            # phi = clip(gain * (S - offset), 0, 1)
             S = (S - c_off) * c_gain
         phi = S.clamp(0.0, 1.0) * vis
         vv = vq[:, :, None, :, :]  # (B,H,1,Tk,Dv)
@@ -90,7 +93,7 @@ def naive_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, card: Hea
             y = contrib.index_select(3, sel).sum(3)  # (B,H,c,Dv)
             if sig is not None:  # read noise of the tile's bitlines, in units of s_sat_sv
                 y = y + read_noise_at(ph.read_noise[1], READ_NOISE_STREAM_SV,
-                                      (bh, torch.tensor(t, device=q.device), qi[None, None, :, None],
+                                      (hd, torch.tensor(t, device=q.device), qi[None, None, :, None],
                                        cols[None, None, None, :]), sig[1], cd)
             out = out + tile_out(y, ph)
         out_chunks.append(out)

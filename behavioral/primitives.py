@@ -10,18 +10,21 @@ a physical constant of its own: every number comes from the card passed in.
 - `analog_mac`: column sums S = sum_d I(x_d, V_d) through the fitted surface (amperes).
 - `charge_to_pulse`: HardSigmoid phi = clip(gain * (S / s_sat - offset), 0, 1) (fraction of
   t_max); gain 1 and offset 0 for an ideal converter.
+- `c2p_nominal_transfer`: the card's characterized (gain, offset) of the Q.K converter.
 - `decay_factor`: per_token_factor ** age.
 - `cell_mismatch_gains`: seeded fixed-pattern gain of every cell (Monte Carlo mismatch).
 - `converter_mismatch`: seeded fixed-pattern gain and offset of every charge-to-pulse converter.
 - `read_noise`: seeded additive Gaussian noise of a given shape (a fresh pattern per seed).
-- `read_noise_at`: per-read Gaussian noise indexed by the read (batch-head, query, key, ...):
+- `read_noise_at`: per-read Gaussian noise indexed by the read (head, query, key, ...):
   stateless, so any chunking and any device draw the same value for the same read.
+- `write_noise_at`: kT/C noise frozen on a storage node at its write, indexed by the written
+  cell (head, token position, row): stateless like `read_noise_at`.
 - `column_read_sigma`: the read-noise sigma of a bitline summing n cells (card units -> A).
 - `acam_match`: aCAM match degree of queries against windows around stored keys (linear domain).
 - `acam_log_match`: its log-domain form for long rows (what `acam_attention` uses).
 - `Primitives(card, perfect=False)`: all of the above bound to one card; `perfect=True` removes
-  every non-ideality (no quantization, linear cell, no decay, no noise, no mismatch, no output
-  clipping).
+  every non-ideality (no quantization, linear cell, no decay, no noise, no mismatch, ideal
+  converter, no output clipping).
 
 Every function creates its tensors on the device and in the dtype of its inputs (or of the
 `device` / `dtype` arguments); seeded fixed patterns are drawn on the CPU in float64 and moved,
@@ -131,12 +134,14 @@ def analog_mac(x: torch.Tensor, v: torch.Tensor, model: PolyMacModel, surrogate:
 # --- converter, decay, noise ------------------------------------------------------------------
 
 def charge_to_pulse(s_a: torch.Tensor, s_sat_a: float, saturate: bool = True,
-                    gain: torch.Tensor | None = None, offset: torch.Tensor | None = None) -> torch.Tensor:
+                    gain: torch.Tensor | float | None = None,
+                    offset: torch.Tensor | float | None = None) -> torch.Tensor:
     """HardSigmoid charge-to-pulse: phi = clip(gain * (S / s_sat - offset), 0, 1) (fraction of t_max).
 
     s_a is a mean current (amperes; charge / t_max). gain (relative, around 1) and offset (in
     units of the saturation input, i.e. offset charge / q_sat) broadcast against s_a: a
-    converter's mismatch (`converter_mismatch`); None = ideal. A positive offset moves the knee
+    converter's nominal transfer (`c2p_nominal_transfer`) and/or its mismatch
+    (`converter_mismatch`); None = ideal. A positive offset moves the knee
     (the input where phi leaves 0) up to S = offset * s_sat; the gain scales the slope.
     saturate=False keeps only the lower clip.
     """
@@ -146,6 +151,19 @@ def charge_to_pulse(s_a: torch.Tensor, s_sat_a: float, saturate: bool = True,
     if gain is not None:
         phi = phi * gain
     return phi.clamp(0.0, 1.0) if saturate else phi.clamp_min(0.0)
+
+
+def c2p_nominal_transfer(card: HeadCard) -> tuple[float, float]:
+    """The card's characterized Q.K converter as (gain, offset) of `charge_to_pulse`.
+
+    The card fits the pulse width as clip(slope_s_per_c * (Q - offset_c), 0, t_max_s) and
+    normalizes the input by its saturation charge q_sat_c (S / s_sat = Q / q_sat). In those units
+    phi = clip(gain * (Q / q_sat - offset), 0, 1) with offset = offset_c / q_sat_c (the knee, where
+    phi leaves 0) and gain = slope_s_per_c * q_sat_c / t_max_s (1 / (1 - offset) when q_sat_c is
+    the charge where the fitted line reaches t_max, as `gaincell fit` defines it): dimensionless.
+    """
+    c = card.c2p
+    return float(c.slope_s_per_c * c.q_sat_c / c.t_max_s), float(c.offset_c / c.q_sat_c)
 
 
 def decay_factor(age_tokens: torch.Tensor, per_token_factor: float,
@@ -206,6 +224,18 @@ def read_noise_at(seed: int, stream: int, indices: tuple[torch.Tensor, ...], sig
     chunking, the implementation or the device. Returned on the indices' device in `dtype`.
     """
     return counter_normal(seed, stream, indices, dtype) * sigma
+
+
+def write_noise_at(seed: int, stream: int, indices: tuple[torch.Tensor, ...], sigma_v: float,
+                   dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """kT/C write noise (volts) sigma_v * N(0, 1) of the written storage nodes.
+
+    `indices` (integer tensors that broadcast, >= 0) name the written cell, e.g. (head, token
+    position, row): a write happens once per token, so the value depends only on what was
+    written where, never on when it is read (the same number in a full forward and in every
+    KV-cache step). `sigma_v` is the card's `noise.write_noise_v` = sqrt(k_B T / C_store).
+    """
+    return counter_normal(seed, stream, indices, dtype) * sigma_v
 
 
 def column_read_sigma(read_noise_rel: float, full_scale_a: float, n_cells: int) -> float:
@@ -316,10 +346,14 @@ class Primitives:
 
     def phi_qk(self, s_a: torch.Tensor, gain: torch.Tensor | None = None,
                offset: torch.Tensor | None = None) -> torch.Tensor:
-        """Q.K charge-to-pulse (fraction of t_max); gain/offset: a converter mismatch pattern
-        (`converter_patterns`), ignored in perfect mode."""
+        """Q.K charge-to-pulse (fraction of t_max) with the card's nominal transfer
+        (`c2p_nominal_transfer`); gain/offset: a converter mismatch pattern (`converter_patterns`)
+        on top of it (gains multiply, offsets add). Ideal (gain 1, offset 0) in perfect mode."""
         if self.perfect:
-            gain = offset = None
+            return charge_to_pulse(s_a, self.card.c2p.s_sat_qk_a)
+        g0, o0 = c2p_nominal_transfer(self.card)
+        gain = g0 if gain is None else g0 * gain
+        offset = o0 if offset is None else o0 + offset
         return charge_to_pulse(s_a, self.card.c2p.s_sat_qk_a, gain=gain, offset=offset)
 
     def converter_patterns(self, shape: tuple[int, ...], seed: int, device: torch.device | str = "cpu",

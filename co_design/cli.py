@@ -34,10 +34,13 @@ def _add_attention_overrides(p: argparse.ArgumentParser) -> None:
     g.add_argument("--out-bits", type=int, default=None, help="per-tile output bits (default: card)")
     g.add_argument("--no-noise", dest="noise", action="store_false", default=None, help="noise-free emulation")
     g.add_argument("--no-decay", dest="decay", action="store_false", default=None, help="no leakage decay")
+    g.add_argument("--c-store-f", dest="c_store_f", type=float, default=None,
+                   help="storage capacitance in farads (default: the card's; another value re-derives "
+                        "the card's retention and write noise for it)")
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
-    keys = ("card_path", "window", "array_rows", "q_bits", "kv_bits", "out_bits", "noise", "decay")
+    keys = ("card_path", "window", "array_rows", "q_bits", "kv_bits", "out_bits", "noise", "decay", "c_store_f")
     return {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
 
 

@@ -9,6 +9,7 @@ live: the device physics (levels, ranges, time constants) come from the device c
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -38,11 +39,17 @@ class AttentionConfig:
         kv_bits: key/value DAC resolution in bits (None: the card's `quant.kv_levels`).
         out_bits: per-tile charge-to-pulse output resolution in bits (None: the card's
             `quant.out_levels`).
-        noise: emulate read/write noise of the card (False: noise-free, for debugging).
+        noise: emulate the card's characterized noise: cell and converter mismatch, per-read
+            noise and kT/C write noise, each where the card's field is not null (False:
+            noise-free, for debugging).
         noise_seed: seed of the emulated noise (same seed, same noise, token by token); each
-            layer derives its own from it (`co_design.hardware.layer_seed`).
+            layer derives its own mismatch seed (`co_design.hardware.layer_seed`) and its own
+            read/write-noise seed (`co_design.hardware.temporal_seed`) from it.
         decay: emulate the leak of stored voltages with token age.
         card_path: device card JSON (None: `behavioral.cards.default_card()`).
+        c_store_f: storage capacitance in farads (None: the card's characterized one); another
+            value uses the card re-derived for it (`behavioral.c_store.card_with_c_store`:
+            retention and kT/C write noise follow C_store).
     """
 
     mode: str = "digital_swa"
@@ -55,6 +62,7 @@ class AttentionConfig:
     noise_seed: int = 0
     decay: bool = True
     card_path: str | None = None
+    c_store_f: float | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -74,6 +82,10 @@ class AttentionConfig:
             raise ConfigError("noise_seed", self.noise_seed, "integer >= 0")
         if self.card_path is not None and not isinstance(self.card_path, str):
             raise ConfigError("card_path", self.card_path, "None or a path string")
+        c = self.c_store_f
+        if c is not None and (isinstance(c, bool) or not isinstance(c, (int, float)) or not math.isfinite(c)
+                              or not 0 < c <= 1e-9):
+            raise ConfigError("c_store_f", c, "None (the card's) or a capacitance in farads, 0 < C <= 1e-9")
         if self.is_analog and self.window % self.array_rows:
             raise ConfigError(
                 "window", self.window, f"a multiple of array_rows={self.array_rows} in analog modes"

@@ -1,7 +1,9 @@
 """Perplexity with sliding (strided) evaluation over a text, over several noise seeds.
 
 `evaluate_model_dir` writes the `eval.json` of docs/INTERFACES.md:
-{"model", "attention", "text", "perplexity_mean", "perplexity_std", "seeds", "per_seed"}.
+{"model", "attention", "text", "perplexity_mean", "perplexity_std", "seeds", "per_seed", ...,
+"noise_emulated", "noise_sources"}. Attention-config overrides (e.g. `c_store_f`, the storage
+capacitance the card is re-derived for) are passed through to `co_design.swap.load_model`.
 """
 
 from __future__ import annotations
@@ -91,7 +93,8 @@ def evaluate_model_dir(model_dir: str | Path, mode: str | None, text_path: str |
                                    batch_size=batch_size, progress=progress)
     cfg = current_config(model)
     runtime = attention_modules(model)[0].__dict__["gaincell_runtime"]
+    sources = list(getattr(runtime, "noise_sources", ()))
     return {"model": str(model_dir), "attention": cfg.mode, "text": str(text_path), **result,
             "n_tokens": int(ids.numel()), "attention_config": cfg.to_dict(),
-            "noise_emulated": bool(cfg.noise and getattr(runtime, "noise_characterized", False)),
+            "noise_emulated": bool(sources), "noise_sources": sources,
             "provenance": provenance(text_sha256=sha256_file(text_path))}

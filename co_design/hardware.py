@@ -10,13 +10,23 @@ mode. It owns no physics: the quantizers, the gain-cell core and the aCAM core c
     the absolute positions of the first query and key (padding: `co_design.padding`). In aCAM
     mode it passes the per-head temperature of the layer's scalers to the core.
 
-Noise: the card's cell mismatch (fixed-pattern gain per array cell). Every layer has its own
-arrays, so every layer draws its own pattern, from `layer_seed(noise_seed, layer_idx)` =
-(noise_seed + layer_idx * 0x9E3779B9) mod 2**32 (the 32-bit golden-ratio stride: layer 0 keeps
-`noise_seed` itself, and no two (seed, layer) pairs collide for up to 128 layers and seeds less
-than 2e7 apart). The pattern follows the circular-buffer column, so incremental and
-full-sequence runs see the same cells. A card whose mismatch is not characterized
-(`noise.mismatch_sigma_rel: null`) emulates no noise; `noise_characterized` says so.
+Noise (config `noise` on), each source only where the card characterizes it (a null field
+emulates nothing of that source; `noise_sources` lists what is emulated):
+  * cell and converter mismatch: fixed-pattern gains (and converter offsets) per array cell
+    and key column. Every layer has its own arrays, so every layer draws its own pattern, from
+    `layer_seed(noise_seed, layer_idx)` = (noise_seed + layer_idx * 0x9E3779B9) mod 2**32 (the
+    32-bit golden-ratio stride: layer 0 keeps `noise_seed` itself, and no two (seed, layer)
+    pairs collide for up to 128 layers and seeds less than 2e7 apart). The pattern follows the
+    circular-buffer column, so incremental and full-sequence runs see the same cells.
+  * per-read noise (`noise.read_noise_rel`) and kT/C write noise (`noise.write_noise_v`): drawn
+    from `temporal_seed(noise_seed, layer_idx)` = layer_seed(noise_seed, layer_idx) XOR
+    0x5851F42D, a different derivation (and a different generator: the behavioral layer's
+    counter hash, where the mismatch uses torch.Generator), so they are independent of the
+    mismatch. The draws are addressed by head and token positions, not by batch row, so a
+    sequence meets the same noise alone, padded or in any batch row, and in generate and a full
+    forward alike.
+The card is `load_attention_card(config)`: the config's card, re-derived for `c_store_f` when
+the config sets one (`behavioral.c_store.card_with_c_store`).
 """
 
 from __future__ import annotations
@@ -27,6 +37,7 @@ import torch
 
 from behavioral.attention import AnalogSettings, acam_attention, gaincell_attention
 from behavioral.attention_acam import acam_log_match
+from behavioral.c_store import card_with_c_store
 from behavioral.cards import HeadCard, default_card, load_card
 from behavioral.primitives import quantize_uniform
 from co_design.config import AttentionConfig
@@ -47,9 +58,21 @@ def layer_seed(noise_seed: int, layer_idx: int) -> int:
     return (int(noise_seed) + layer_idx * LAYER_SEED_STRIDE) % (1 << 32)
 
 
+TEMPORAL_SEED_SALT = 0x5851F42D
+"""XOR salt of the read/write-noise seeds (distinct from the mismatch seeds' derivation)."""
+
+
+def temporal_seed(noise_seed: int, layer_idx: int) -> int:
+    """The read- and write-noise seed of layer `layer_idx`: layer_seed(noise_seed, layer_idx) XOR
+    0x5851F42D (one-to-one in the mismatch seed, never equal to it)."""
+    return layer_seed(noise_seed, layer_idx) ^ TEMPORAL_SEED_SALT
+
+
 def load_attention_card(config: AttentionConfig) -> HeadCard:
-    """The device card named by the config (the shipped default when `card_path` is None)."""
-    return default_card() if config.card_path is None else load_card(config.card_path)
+    """The device card named by the config (the shipped default when `card_path` is None),
+    re-derived for the config's storage capacitance when it sets `c_store_f`."""
+    card = default_card() if config.card_path is None else load_card(config.card_path)
+    return card if config.c_store_f is None else card_with_c_store(card, config.c_store_f)
 
 
 def _levels(bits: int | None) -> int | None:
@@ -69,9 +92,26 @@ class HardwareRuntime:
     # --- settings derived from config + card --------------------------------------------------
 
     @property
+    def characterized_noise(self) -> tuple[str, ...]:
+        """The noise sources the card characterizes: 'mismatch' (cell gains, with the
+        converters' when their sigmas are set), 'read_noise', 'write_noise'."""
+        n = self.card.noise
+        found = (("mismatch", n.mismatch_sigma_rel), ("read_noise", n.read_noise_rel),
+                 ("write_noise", n.write_noise_v))
+        return tuple(name for name, value in found if value is not None)
+
+    @property
     def noise_characterized(self) -> bool:
-        """True when the card gives a mismatch sigma, so `noise` has an effect."""
-        return self.card.noise.mismatch_sigma_rel is not None
+        """True when the card characterizes any noise source, so `noise` can have an effect."""
+        return bool(self.characterized_noise)
+
+    @property
+    def noise_sources(self) -> tuple[str, ...]:
+        """The noise sources emulated now: the characterized ones when the config's `noise` is
+        on, in the gain-cell modes (the aCAM core models no noise: empty there)."""
+        if not self.config.noise or self.config.mode == "acam":
+            return ()
+        return self.characterized_noise
 
     @property
     def records_logits(self) -> bool:
@@ -79,18 +119,22 @@ class HardwareRuntime:
         return self.config.mode == "acam"
 
     def settings(self, layer_idx: int) -> AnalogSettings:
-        """The behavioral core settings of layer `layer_idx` (its own mismatch seed)."""
+        """The behavioral core settings of layer `layer_idx` (its own mismatch and read/write
+        noise seeds; a source the card does not characterize stays off)."""
         c = self.config
         if c.noise and not self.noise_characterized:
-            log.debug("card %s has no mismatch sigma: emulating without noise", self.card.path)
+            log.debug("card %s characterizes no noise: emulating without noise", self.card.path)
+        on = self.noise_sources
+        temporal = temporal_seed(self.noise_seed, layer_idx)
         chunk = c.array_rows * max(1, 128 // c.array_rows)
         return AnalogSettings(
             window=c.window, array_rows=c.array_rows,
             mac="linear" if c.mode == "linear_hw" else "nonlinear",
             decay=c.decay,
             q_levels=_levels(c.q_bits), kv_levels=_levels(c.kv_bits), out_levels=_levels(c.out_bits),
-            mismatch_seed=(layer_seed(self.noise_seed, layer_idx)
-                           if (c.noise and self.noise_characterized) else None),
+            mismatch_seed=layer_seed(self.noise_seed, layer_idx) if "mismatch" in on else None,
+            read_noise_seed=temporal if "read_noise" in on else None,
+            write_noise_seed=temporal if "write_noise" in on else None,
             chunk=chunk, segment=chunk * max(1, 1024 // chunk),
         )
 

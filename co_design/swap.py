@@ -6,8 +6,9 @@ No fork of the model: `install_attention` registers the attention functions of
   * `gaincell_scalers` (a `HeadScalers` module: per-head (a, b) of q, k, v and the output and
     the aCAM temperature; trainable, saved with the model);
   * in analog modes, a forward hook on `c_attn` that maps q, k, v through the scalers into the
-    device domain (PWM fractions, quantized stored volts with write noise) *before* GPT-2 writes
-    them into its KV cache: the cache then holds device values written once per token;
+    device domain (PWM fractions, DAC-quantized stored volts) *before* GPT-2 writes them into
+    its KV cache: the cache then holds device values written once per token (the behavioral
+    core adds each cell's kT/C write noise, drawn by token position, to them);
   * a `gaincell_runtime` reference to the shared emulator state (config, card, noise seed).
 The model config gets `sliding_window` = W and all-`sliding_attention` layer types, so
 transformers' `DynamicCache` evicts keys older than W; and the attention config under

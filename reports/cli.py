@@ -185,7 +185,9 @@ def _saved_attention(model_dir: str | None) -> dict[str, Any] | None:
 def perplexity_runner(model_dir: str, text: str, out: Path, eval_tokens: int, seeds: Sequence[int],
                       device: str = "cpu"):
     """A sweep perplexity function: runs co_design's evaluation with the point's attention settings
-    and writes its eval.json under `out/evals/<settings hash>/`."""
+    (`reports.sweep.accuracy_settings`: mode, window, array rows, bit widths and the storage
+    capacitance `c_store_f`, each an AttentionConfig override) and writes its eval.json under
+    `out/evals/<settings hash>/`."""
     from co_design.evaluate import evaluate_model_dir
     from gaincell.provenance import sha256_text
     import json

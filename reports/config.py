@@ -191,10 +191,12 @@ class CostConfig:
 
     @classmethod
     def from_attention_config(cls, att: Any, **extra: Any) -> "CostConfig":
-        """From a co_design AttentionConfig (or its dict): mode, window, array rows, bits."""
+        """From a co_design AttentionConfig (or its dict): mode, window, array rows, bits and the
+        storage capacitance (`c_store_f`, None: the card's) unless `extra` sets it."""
         d = att.to_dict() if hasattr(att, "to_dict") else dict(att)
         mode = d.get("mode", "gaincell")
         if mode not in COST_MODES:
             raise ConfigError("mode", mode, " | ".join(COST_MODES) + " (digital modes have no analog cost)")
+        extra.setdefault("c_store_f", d.get("c_store_f"))
         return cls(mode=mode, window_tokens=int(d["window"]), array_rows=int(d["array_rows"]),
                    q_bits=d.get("q_bits"), kv_bits=d.get("kv_bits"), out_bits=d.get("out_bits"), **extra)

@@ -27,8 +27,8 @@ RESULTS_NAME = "results.jsonl"
 PERPLEXITY_CACHE_NAME = "perplexity_cache.jsonl"
 
 PerplexityFn = Callable[[dict[str, Any]], dict[str, Any]]
-"""Given the accuracy settings of a point (mode, window, array_rows, q/kv/out bits), return
-{"perplexity_mean": x, "perplexity_std": y, "eval_file": path}."""
+"""Given the accuracy settings of a point (mode, window, array_rows, q/kv/out bits, c_store_f),
+return {"perplexity_mean": x, "perplexity_std": y, "eval_file": path}."""
 
 
 @dataclass(frozen=True)
@@ -62,9 +62,13 @@ class SweepGrid:
 
 
 def accuracy_settings(cfg: CostConfig) -> dict[str, Any]:
-    """The settings of a point that change the network's accuracy (co_design AttentionConfig keys)."""
+    """The settings of a point that change the network's accuracy (co_design AttentionConfig keys).
+
+    The storage capacitance is one: the card re-derived for it (`behavioral.c_store`) has
+    another retention time constant and kT/C write noise (None: the card's capacitance)."""
     return {"mode": cfg.mode, "window": cfg.window_tokens, "array_rows": cfg.array_rows,
-            "q_bits": cfg.q_bits, "kv_bits": cfg.kv_bits, "out_bits": cfg.out_bits}
+            "q_bits": cfg.q_bits, "kv_bits": cfg.kv_bits, "out_bits": cfg.out_bits,
+            "c_store_f": cfg.c_store_f}
 
 
 def end_torn_line(path: Path) -> None:

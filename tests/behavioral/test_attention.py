@@ -220,7 +220,7 @@ def _noisy_card(**noise):
 
 
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("extra", [dict(), dict(mismatch_seed=1, read_noise_seed=2)])
+@pytest.mark.parametrize("extra", [dict(), dict(mismatch_seed=1, read_noise_seed=2, write_noise_seed=3)])
 def test_fused_equals_naive_on_device(device, extra):
     q, k, v = (t.to(device) for t in _inputs(T=200))
     s = AnalogSettings(window=128, chunk=64, quantize=False, **extra)
@@ -270,11 +270,15 @@ def test_acam_attention_on_device_and_bfloat16(device):
 # --- converter mismatch ----------------------------------------------------------------------------
 
 def _ideal_with_converters(q, k, v, card, W, seed):
-    """The linear, undecayed, unquantized core written out with the card's converter pattern."""
+    """The linear, undecayed, unquantized core written out with the card's converters: the
+    characterized transfer clip(slope * (Q - offset_c), 0, t_max) / t_max with Q = S * q_sat, and
+    the mismatch pattern on top (gains multiply, offsets add)."""
     m, c, n = card.mac, card.c2p, card.noise
     H, T = q.shape[1], q.shape[2]
     gain, off = converter_mismatch((H, W), n.c2p_gain_sigma_rel, n.c2p_offset_sigma_c / c.q_sat_c, seed,
                                    dtype=q.dtype)
+    gain = gain * (c.slope_s_per_c * c.q_sat_c / c.t_max_s)
+    off = off + c.offset_c / c.q_sat_c
     slot = torch.arange(T) % W
     S = q @ (m.linear_slope_a_per_v * (k - m.v_ref_v)).transpose(-1, -2) / c.s_sat_qk_a
     i, j = torch.arange(T)[:, None], torch.arange(T)[None, :]
@@ -313,8 +317,8 @@ def test_converter_mismatch_switches():
 def test_converter_mismatch_gradients_equal_naive():
     q, k, v = _inputs(T=140, dtype=torch.float64)
     w = torch.randn(q.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
-    s = AnalogSettings(window=128, chunk=64, mismatch_seed=2, read_noise_seed=5)
-    card = _noisy_card(c2p_gain_sigma_rel=0.2)
+    s = AnalogSettings(window=128, chunk=64, mismatch_seed=2, read_noise_seed=5, write_noise_seed=6)
+    card = _noisy_card(c2p_gain_sigma_rel=0.2, write_noise_v=0.01)
     grads = []
     for impl in ("naive", "fused"):
         leaves = [t.clone().requires_grad_() for t in (q, k, v)]
@@ -367,7 +371,8 @@ def test_read_noise_switches():
 def test_read_noise_statistics_match_the_card():
     """Linear cell, no decay, no quantization or clipping, every value stored at one level: the
     output noise is sum_j n_ij g(V) / s_sv (Q.K noise through the linear part of the HardSigmoid)
-    plus sum over tiles of the S.V bitline noise, with sigmas rel * full_scale * sqrt(cells)."""
+    plus sum over tiles of the S.V bitline noise, with sigmas rel * full_scale * sqrt(cells); the
+    Q.K noise passes the converter's characterized slope."""
     B, H, T, D, W, R = 2, 2, 256, 16, 128, 64
     g = torch.Generator().manual_seed(0)
     q = 0.5 + 0.1 * torch.rand(B, H, T, D, generator=g, dtype=torch.float64)
@@ -380,10 +385,134 @@ def test_read_noise_statistics_match_the_card():
     noisy = gaincell_attention(q, k, v, card, s.replace(read_noise_seed=11))
     m, c = card.mac, card.c2p
     sig_cell = 0.05 * m.full_scale_a
-    sig_s = sig_cell * D**0.5 / c.s_sat_qk_a
+    g0 = c.slope_s_per_c * c.q_sat_c / c.t_max_s  # the converter's characterized slope
+    sig_s = g0 * sig_cell * D**0.5 / c.s_sat_qk_a
     sig_y = sig_cell * R**0.5 / c.s_sat_sv_a
     g_v = m.linear_slope_a_per_v * (0.8 - m.v_ref_v) / c.s_sat_sv_a
     d = (noisy - clean)[:, :, W:]  # full window: W keys and W / R tiles per query
     expect = ((W * (sig_s * g_v) ** 2) + (W // R) * sig_y**2) ** 0.5
     assert float(d.std()) == pytest.approx(expect, rel=0.05)
     assert abs(float(d.mean())) < 0.05 * expect
+
+
+def test_read_noise_does_not_depend_on_the_batch_row():
+    """The draws are addressed by head and positions: a sequence reads the same noise alone or in
+    any row of a batch (padded-vs-alone and generate-vs-forward stay exact in the networks)."""
+    q, k, v = _inputs(B=3, T=100)
+    card = _noisy_card()
+    s = AnalogSettings(window=64, chunk=64, read_noise_seed=4, write_noise_seed=5)
+    batch = gaincell_attention(q, k, v, card, s)
+    for b in range(3):
+        alone = gaincell_attention(q[b:b + 1], k[b:b + 1], v[b:b + 1], card, s)
+        assert torch.allclose(batch[b:b + 1], alone, atol=1e-6)
+    # the noise is there: another seed changes the output
+    assert not torch.allclose(batch, gaincell_attention(q, k, v, card, s.replace(read_noise_seed=6)), atol=1e-6)
+
+
+# --- the converters' characterized transfer -------------------------------------------------------
+
+def _single_key_phi(card, s_rel, settings):
+    """phi of one query against one key whose Q.K input S / s_sat_qk is each value of `s_rel`
+    (linear cell, D = 1, x = 1): out = phi * g(V) / s_sat_sv with V = 0.9 V, solved for phi."""
+    m, c = card.mac, card.c2p
+    n = s_rel.numel()
+    kv = (m.v_ref_v + s_rel * c.s_sat_qk_a / m.linear_slope_a_per_v).view(n, 1, 1, 1)
+    q = torch.ones(n, 1, 1, 1, dtype=torch.float64)
+    v = torch.full((n, 1, 1, 1), 0.9, dtype=torch.float64)
+    out = gaincell_attention(q, kv, v, card, settings)
+    g_v = m.linear_slope_a_per_v * (0.9 - m.v_ref_v) / c.s_sat_sv_a
+    return out.view(n) / g_v
+
+
+def test_converter_offset_shifts_the_knee_by_the_card_amount():
+    c = CARD.c2p
+    o0 = c.offset_c / c.q_sat_c  # about -4.4 % of the saturation charge
+    assert -0.06 < o0 < -0.03
+    s_rel = torch.linspace(-0.07, 0.07, 1401, dtype=torch.float64)  # step 1e-4
+    s = AnalogSettings(window=64, mac="linear", decay=False, quantize=False, saturate_output=False)
+    phi = _single_key_phi(CARD, s_rel, s)
+    knee = float(s_rel[phi > 0].min())  # first input where the pulse leaves zero
+    assert knee == pytest.approx(o0, abs=1.5e-4)
+    g0 = c.slope_s_per_c * c.q_sat_c / c.t_max_s  # the fitted line reaches t_max at q_sat
+    assert g0 == pytest.approx(1 / (1 - o0), rel=1e-6)
+    assert torch.allclose(phi, (g0 * (s_rel - o0)).clamp(0, 1), atol=1e-12)
+    # the same card with an ideal converter (no offset, slope t_max / q_sat): knee at zero
+    raw = CARD.to_dict()
+    raw["c2p"].update(offset_c=0.0, slope_s_per_c=c.t_max_s / c.q_sat_c)
+    ideal = _single_key_phi(card_from_dict(raw), s_rel, s)
+    assert float(s_rel[ideal > 0].min()) == pytest.approx(0.0, abs=1.5e-4)
+    assert torch.allclose(ideal, s_rel.clamp(0, 1), atol=1e-12)
+    # perfect mode: the ideal HardSigmoid whatever the card
+    perfect = _single_key_phi(CARD, s_rel, AnalogSettings(window=64, perfect=True))
+    assert torch.allclose(perfect, s_rel.clamp(0, 1), atol=1e-12)
+    # both implementations apply it
+    qkv = _inputs(B=1, H=1, T=70, D=4, dtype=torch.float64)
+    assert _rel(gaincell_attention(*qkv, CARD, s, impl="naive"), gaincell_attention(*qkv, CARD, s, impl="fused")) < 1e-10
+
+
+# --- write (kT/C) noise ---------------------------------------------------------------------------
+
+def test_write_noise_std_is_kt_over_c_in_volts():
+    from behavioral.attention_config import resolve_physics, stored_volts
+    from behavioral.fit.noise import ktc_noise_v
+
+    n, a = CARD.noise, CARD.array
+    assert n.write_noise_v == pytest.approx(ktc_noise_v(a.c_store_f, CARD.decay.temperature_c), rel=1e-9)
+    s = AnalogSettings(window=64, write_noise_seed=3)
+    ph = resolve_physics(CARD, s)
+    lo, hi = CARD.quant.kv_range_v
+    k = torch.full((2, 4, 512, 32), 0.5 * (lo + hi), dtype=torch.float64)
+    dac = resolve_physics(CARD, s.replace(write_noise_seed=None))
+    dev = stored_volts(k, ph, 0, 100) - stored_volts(k, dac, 0, 100)  # volts
+    one = dev[0]  # the batch rows share the draws (same head, position, row)
+    assert torch.equal(dev[0], dev[1])
+    assert float(one.std()) == pytest.approx(n.write_noise_v, rel=0.02)  # 65536 draws: 0.3 % error
+    assert abs(float(one.mean())) < 5 * n.write_noise_v / one.numel() ** 0.5
+    assert float((stored_volts(k, ph, 1, 100) - stored_volts(k, ph, 0, 100)).abs().max()) > 0  # K, V independent
+    # written once: a token keeps its draw whatever slice of the sequence it arrives in
+    assert torch.equal(stored_volts(k[:, :, 10:20], ph, 0, 110), stored_volts(k, ph, 0, 100)[:, :, 10:20])
+
+
+def test_write_noise_is_added_to_the_stored_volts():
+    """With the DAC off, the core with write noise equals the core without it fed K + n_K, V + n_V."""
+    from behavioral.primitives import write_noise_at
+
+    q, k, v = _inputs(T=150, dtype=torch.float64)
+    card = _noisy_card(write_noise_v=0.02)
+    s = AnalogSettings(window=64, chunk=64, quantize=False, write_noise_seed=8)
+    H, T, D = k.shape[1], k.shape[2], k.shape[3]
+    idx = (torch.arange(H).view(1, H, 1, 1), torch.arange(T).view(1, 1, T, 1), torch.arange(D).view(1, 1, 1, D))
+    nk = write_noise_at(8, 2, idx, 0.02, torch.float64)
+    nv = write_noise_at(8, 3, idx, 0.02, torch.float64)
+    for impl in ("naive", "fused"):
+        noisy = gaincell_attention(q, k, v, card, s, impl=impl)
+        manual = gaincell_attention(q, k + nk, v + nv, card, s.replace(write_noise_seed=None), impl=impl)
+        assert _rel(manual, noisy) < 1e-10
+        assert _rel(noisy, gaincell_attention(q, k, v, card, s.replace(write_noise_seed=None), impl=impl)) > 1e-3
+
+
+def test_write_noise_fused_equals_naive_and_kv_cache_steps():
+    q, k, v = _inputs(T=200)
+    card = _noisy_card(write_noise_v=0.03)
+    s = AnalogSettings(window=128, chunk=64, write_noise_seed=2, read_noise_seed=1)
+    a = gaincell_attention(q, k, v, card, s, impl="naive")
+    b = gaincell_attention(q, k, v, card, s, impl="fused")
+    step = CARD.quant.out_range[1] / (CARD.quant.out_levels // 2 - 1)
+    diff = (a - b).abs()
+    assert float((diff > 1e-5 * a.abs().max()).float().mean()) < 1e-3 and float(diff.max()) <= step * 1.0001
+    for i in (0, 64, 199):
+        one = gaincell_attention(q[:, :, i:i + 1], k[:, :, :i + 1], v[:, :, :i + 1], card, s, q_pos=i)
+        assert torch.allclose(one[:, :, 0], b[:, :, i], atol=1e-6), i
+    assert not torch.equal(b, gaincell_attention(q, k, v, card, s.replace(write_noise_seed=3)))
+
+
+def test_write_noise_switches():
+    q, k, v = _inputs(T=64)
+    card = _noisy_card(write_noise_v=0.05)
+    perfect = AnalogSettings(window=64, perfect=True)
+    assert torch.equal(gaincell_attention(q, k, v, card, perfect.replace(write_noise_seed=1)),
+                       gaincell_attention(q, k, v, card, perfect))
+    with pytest.raises(ConfigError, match="write_noise"):
+        gaincell_attention(q, k, v, _noisy_card(write_noise_v=None), AnalogSettings(window=64, write_noise_seed=1))
+    with pytest.raises(ConfigError, match="write_noise_seed"):
+        AnalogSettings(window=64, write_noise_seed=1.5)

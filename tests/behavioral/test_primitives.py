@@ -14,6 +14,7 @@ from behavioral.primitives import (
     acam_log_match,
     acam_match,
     analog_mac,
+    c2p_nominal_transfer,
     cell_current,
     cell_mismatch_gains,
     charge_to_pulse,
@@ -25,6 +26,7 @@ from behavioral.primitives import (
     quantize_uniform,
     read_noise,
     read_noise_at,
+    write_noise_at,
 )
 from gaincell.errors import ConfigError
 
@@ -280,3 +282,28 @@ def test_acam_sum_combine_is_mean_of_cell_matches():
     m = acam_match(q, k, 0.3, 30.0, combine="sum")
     per = acam_cell_match(q[:, :, None, :], k[:, None] - 0.15, k[:, None] + 0.15, 30.0).mean(-1)
     assert torch.allclose(m, per, rtol=1e-5)
+
+
+def test_phi_qk_follows_the_card_converter_transfer():
+    """Pulse width clip(slope * (Q - offset_c), 0, t_max) / t_max, with Q = S * t_max at s_sat."""
+    c = CARD.c2p
+    gain, offset = c2p_nominal_transfer(CARD)
+    assert offset == pytest.approx(c.offset_c / c.q_sat_c) and offset < -0.01
+    q = torch.linspace(-0.2, 1.2, 141, dtype=torch.float64) * c.q_sat_c  # coulombs
+    s_a = q / c.q_sat_c * c.s_sat_qk_a
+    width = (c.slope_s_per_c * (q - c.offset_c)).clamp(0, c.t_max_s)
+    assert torch.allclose(Primitives(CARD).phi_qk(s_a), width / c.t_max_s, atol=1e-12)
+    assert torch.allclose(Primitives(CARD, perfect=True).phi_qk(s_a), (q / c.q_sat_c).clamp(0, 1), atol=1e-12)
+    # a mismatch pattern multiplies the gain and adds to the offset
+    mm = Primitives(CARD).phi_qk(s_a, gain=torch.tensor(1.1, dtype=torch.float64),
+                                 offset=torch.tensor(0.02, dtype=torch.float64))
+    assert torch.allclose(mm, (1.1 * gain * (s_a / c.s_sat_qk_a - offset - 0.02)).clamp(0, 1), atol=1e-12)
+
+
+def test_write_noise_at_is_per_cell_and_gaussian():
+    h, j, d = torch.arange(4)[:, None, None], torch.arange(300)[None, :, None], torch.arange(64)[None, None, :]
+    a = write_noise_at(3, 2, (h, j, d), 1e-3, torch.float64)
+    assert a.shape == (4, 300, 64)
+    assert float(a.std()) == pytest.approx(1e-3, rel=0.02) and abs(float(a.mean())) < 5e-3 / a.numel() ** 0.5
+    assert torch.equal(a[:, 100:110], write_noise_at(3, 2, (h, j[:, 100:110], d), 1e-3, torch.float64))
+    assert not torch.equal(a, write_noise_at(4, 2, (h, j, d), 1e-3, torch.float64))

@@ -30,7 +30,8 @@ def test_analog_window_must_fill_whole_arrays():
 
 
 @pytest.mark.parametrize("field,value", [("window", 0), ("array_rows", -1), ("kv_bits", 0),
-                                         ("noise", "yes"), ("noise_seed", -3)])
+                                         ("noise", "yes"), ("noise_seed", -3), ("c_store_f", 0.0),
+                                         ("c_store_f", -1e-15), ("c_store_f", 1.0), ("c_store_f", "10f")])
 def test_bad_values(field, value):
     with pytest.raises(ConfigError, match=f"'{field}'"):
         AttentionConfig(**{field: value})
@@ -92,3 +93,18 @@ def test_card_missing_a_field_names_file_and_field(tmp_path, mode, section, fiel
 def test_finetune_plan_with_unknown_mode_names_the_field():
     with pytest.raises(ConfigError, match="'stages'.*'softmax'"):
         FinetuneConfig(stages=("linear_hw", "softmax"), steps=(1, 1))
+
+
+def test_c_store_override_re_derives_the_card():
+    from co_design.hardware import HardwareRuntime, load_attention_card
+
+    base = AttentionConfig(mode="gaincell", window=16, array_rows=8)
+    card = default_card()
+    assert load_attention_card(base) is card
+    small = load_attention_card(base.replace(c_store_f=card.array.c_store_f / 10))
+    assert small.array.c_store_f == pytest.approx(card.array.c_store_f / 10)
+    assert small.decay.tau_s == pytest.approx(card.decay.tau_s / 10)
+    assert small.noise.write_noise_v == pytest.approx(card.noise.write_noise_v * 10**0.5)
+    rt = HardwareRuntime(base.replace(c_store_f=1e-15))
+    assert rt.card.decay.per_token_factor < card.decay.per_token_factor
+    assert AttentionConfig.from_dict(base.replace(c_store_f=1e-15).to_dict()).c_store_f == 1e-15

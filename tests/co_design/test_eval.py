@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import math
 
+from behavioral.cards import default_card
+from co_design.evaluate import evaluate_model_dir
 from gaincell.cli import main
+from gaincell.fileio import write_json
 
 
 def test_eval_cli_writes_schema(tiny_model_dir, small_text, tmp_path):
@@ -18,6 +21,8 @@ def test_eval_cli_writes_schema(tiny_model_dir, small_text, tmp_path):
     assert result["attention"] == "gaincell" and result["seeds"] == [0, 1, 2, 3, 4]
     assert len(result["per_seed"]) == 5 and all(math.isfinite(p) and p > 1 for p in result["per_seed"])
     assert result["attention_config"]["array_rows"] == 8 and "tools" in result["provenance"]
+    assert result["noise_emulated"] and result["noise_sources"] == ["mismatch", "read_noise", "write_noise"]
+    assert result["perplexity_std"] > 0
 
 
 def test_eval_cli_bad_window_is_one_clear_line(tiny_model_dir, small_text, tmp_path, capsys):
@@ -25,3 +30,20 @@ def test_eval_cli_bad_window_is_one_clear_line(tiny_model_dir, small_text, tmp_p
                "--out", str(tmp_path)])
     assert rc == 2
     assert "invalid value for 'window': 64" in capsys.readouterr().err
+
+
+def test_seed_spread_comes_from_mismatch_and_from_read_noise(tiny_model_dir, small_text, tmp_path):
+    """Five seeds with only one noise source characterized each: both make their own spread."""
+    def card(name, **noise):
+        raw = default_card().to_dict()
+        raw["noise"].update(noise)
+        return str(write_json(tmp_path / f"{name}.json", raw))
+
+    kw = dict(seeds=(0, 1, 2, 3, 4), max_tokens=200, array_rows=8)
+    read = evaluate_model_dir(tiny_model_dir, "gaincell", small_text, **kw,
+                              card_path=card("read", mismatch_sigma_rel=None, write_noise_v=None))
+    mism = evaluate_model_dir(tiny_model_dir, "gaincell", small_text, **kw,
+                              card_path=card("mism", read_noise_rel=None, write_noise_v=None))
+    assert read["noise_sources"] == ["read_noise"] and mism["noise_sources"] == ["mismatch"]
+    for rec in (read, mism):
+        assert len(set(rec["per_seed"])) == 5 and rec["perplexity_std"] > 0

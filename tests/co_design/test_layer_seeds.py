@@ -1,4 +1,5 @@
-"""Every layer's arrays draw their own fixed-pattern mismatch, reproducibly from the noise seed."""
+"""Every layer's arrays draw their own fixed-pattern mismatch and their own read and write noise,
+reproducibly from the noise seed."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import torch
 
 from behavioral.attention_config import cell_gains, resolve_physics
 from co_design.config import AttentionConfig
-from co_design.hardware import HardwareRuntime, layer_seed
+from behavioral.cards import default_card
+from co_design.hardware import HardwareRuntime, layer_seed, temporal_seed
+from gaincell.fileio import write_json
 from co_design.scalers import HeadScalers
 from co_design.swap import install_attention, new_gpt2, scalers_of, set_noise_seed
 
@@ -60,3 +63,47 @@ def test_same_seed_same_output_other_seed_differs():
     assert torch.equal(a(ids).logits, b(ids).logits)
     set_noise_seed(b, 6)
     assert not torch.allclose(a(ids).logits, b(ids).logits, atol=1e-5)
+
+
+def test_read_and_write_noise_seeds_per_layer():
+    rt = HardwareRuntime(CFG)
+    assert rt.noise_sources == ("mismatch", "read_noise", "write_noise")
+    s0, s1 = rt.settings(0), rt.settings(1)
+    assert s0.read_noise_seed == s0.write_noise_seed == temporal_seed(5, 0)
+    assert s1.read_noise_seed == temporal_seed(5, 1) != s0.read_noise_seed
+    assert s0.read_noise_seed != s0.mismatch_seed and s1.read_noise_seed != s1.mismatch_seed
+    seeds = {temporal_seed(s, layer) for s in range(500) for layer in range(48)}
+    assert len(seeds) == 500 * 48
+    quiet = HardwareRuntime(CFG.replace(noise=False))
+    assert quiet.noise_sources == ()
+    q = quiet.settings(0)
+    assert q.mismatch_seed is None and q.read_noise_seed is None and q.write_noise_seed is None
+    assert HardwareRuntime(CFG.replace(mode="acam")).noise_sources == ()  # the aCAM core has no noise model
+
+
+def _card_file(tmp_path, name, **noise):
+    raw = default_card().to_dict()
+    raw["noise"].update(noise)
+    path = tmp_path / f"{name}.json"
+    write_json(path, raw)
+    return str(path)
+
+
+def test_each_noise_source_only_where_the_card_has_it(tmp_path):
+    q, k, v = _device_inputs()
+    scalers = HeadScalers(2, 0.45)
+    read_only = CFG.replace(card_path=_card_file(tmp_path, "read", mismatch_sigma_rel=None, write_noise_v=None))
+    rt = HardwareRuntime(read_only)
+    assert rt.noise_sources == ("read_noise",)
+    s = rt.settings(0)
+    assert s.mismatch_seed is None and s.write_noise_seed is None and s.read_noise_seed is not None
+    y5 = rt.attend(0, scalers, q, k, v, 0, 0)
+    assert torch.equal(HardwareRuntime(read_only).attend(0, scalers, q, k, v, 0, 0), y5)
+    y6 = HardwareRuntime(read_only.replace(noise_seed=6)).attend(0, scalers, q, k, v, 0, 0)
+    assert not torch.equal(y5, y6)  # read noise alone makes a seed-to-seed difference
+    none = CFG.replace(card_path=_card_file(tmp_path, "none", mismatch_sigma_rel=None, read_noise_rel=None,
+                                            write_noise_v=None))
+    rt = HardwareRuntime(none)
+    assert not rt.noise_characterized and rt.noise_sources == ()
+    assert torch.equal(rt.attend(0, scalers, q, k, v, 0, 0),
+                       HardwareRuntime(none.replace(noise_seed=6)).attend(0, scalers, q, k, v, 0, 0))

@@ -1,10 +1,11 @@
 """Padded batches in the analog modes: padded tokens are never written into the arrays.
 
-Noise stays on (the config default): the shipped card's only emulated noise is the cell
-mismatch, a fixed pattern per array cell indexed by head, circular-buffer column (absolute
-position mod W) and row, with no batch index; a real token meets the same cells whether its
-prompt runs padded or alone, so the comparisons are exact with noise on. (The card's
-`read_noise_rel` is null, so no temporal read noise is drawn.)
+Noise stays on (the config default): the shipped card's cell and converter mismatch (a fixed
+pattern per array cell indexed by head, circular-buffer column (absolute position mod W) and
+row), its per-read noise (indexed by head, query and key positions or tile and column) and its
+kT/C write noise (indexed by head, token position and row). None has a batch index, so a real
+token meets the same cells and the same draws whether its prompt runs padded or alone, in any
+batch row, and the comparisons are exact with every noise on.
 """
 
 from __future__ import annotations
@@ -30,7 +31,11 @@ def _model(mode: str):
             s.q_a.fill_(3.0), s.q_b.fill_(0.3), s.k_a.fill_(2.0), s.v_a.fill_(2.0)
             if mode == "acam":  # queries and keys in one voltage band, so matches are not all zero
                 s.q_a.fill_(0.05), s.k_a.fill_(0.05), s.q_b.fill_(0.45)
-    assert attention_modules(model)[0].gaincell_runtime.noise_characterized
+    rt = attention_modules(model)[0].gaincell_runtime
+    assert rt.noise_characterized
+    if mode != "acam":  # the aCAM core models no noise
+        assert set(rt.noise_sources) == {"mismatch", "read_noise", "write_noise"}
+        assert rt.settings(0).read_noise_seed is not None and rt.settings(0).write_noise_seed is not None
     return model
 
 
@@ -74,6 +79,21 @@ def test_right_padded_batch_equals_each_prompt_alone(mode):
     assert torch.allclose(batched[0], model(long[None]).logits[0], atol=1e-5)
     assert torch.allclose(batched[1, :9], model(short[None]).logits[0], atol=1e-5)
     assert torch.isfinite(batched).all()
+
+
+@pytest.mark.parametrize("mode", ["gaincell", "linear_hw"])
+def test_rows_sharing_a_layout_equal_each_alone(mode):
+    """Rows of one layout go to the core together (later rows are not at batch index 0 there):
+    the read and write noise still match each prompt run alone."""
+    model = _model(mode)
+    g = torch.Generator().manual_seed(3)
+    a, b, c = (torch.randint(1, 50, (n,), generator=g) for n in (18, 18, 11))
+    ids, mask, pos = _left_pad([a, b, c])
+    batched = model(ids, attention_mask=mask, position_ids=pos).logits
+    for row, p in enumerate((a, b, c)):
+        assert torch.allclose(batched[row, 18 - p.numel():], model(p[None]).logits[0], atol=1e-5), row
+    plain = model(torch.stack([a, b])).logits  # unpadded batch: one core call for both rows
+    assert torch.allclose(plain[1], model(b[None]).logits[0], atol=1e-5)
 
 
 @pytest.mark.parametrize("mode", MODES)

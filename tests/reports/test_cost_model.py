@@ -151,3 +151,11 @@ def test_cell_from_the_card_array_section(card):
     assert m.c_store.value == 30e-15 and m.c_store.source.endswith("#array.c_store_f")
     assert any(t.role == "read_n" and t.w_um == 3.0 for t in m.dev.cell)
     assert "#array.cell_config" in m.dev.cell_source
+
+
+def test_cost_config_from_an_attention_config_keeps_its_storage_capacitance():
+    att = {"mode": "gaincell", "window": 128, "array_rows": 64, "q_bits": None, "kv_bits": None,
+           "out_bits": None, "c_store_f": 2e-15}
+    assert CostConfig.from_attention_config(att).c_store_f == 2e-15
+    assert CostConfig.from_attention_config(att, c_store_f=None).c_store_f is None
+    assert CostConfig.from_attention_config({k: v for k, v in att.items() if k != "c_store_f"}).c_store_f is None

@@ -53,12 +53,14 @@ def test_perplexity_cached_by_accuracy_settings(tmp_path, card):
         return {"perplexity_mean": 10.0 + settings["window"] / 64, "perplexity_std": 0.0, "eval_file": "x"}
 
     rows = run_sweep(card, SHAPE, GRID, tmp_path, perplexity_fn=ppl)
-    assert len(calls) == len({json.dumps(c, sort_keys=True) for c in calls}) == 16  # C does not change accuracy
+    # every point changes accuracy, the storage capacitance included (retention, kT/C noise)
+    assert len(calls) == len({json.dumps(c, sort_keys=True) for c in calls}) == 32
+    assert {c["c_store_f"] for c in calls} == {None, 20e-15}
     assert all(r["perplexity"] is not None for r in rows)
     run_sweep(card, SHAPE, GRID, tmp_path / "again", perplexity_fn=ppl)
-    assert len(calls) == 32  # a new folder has its own cache
+    assert len(calls) == 64  # a new folder has its own cache
     run_sweep(card, SHAPE, GRID, tmp_path, perplexity_fn=ppl)
-    assert len(calls) == 32  # resumed: nothing recomputed
+    assert len(calls) == 64  # resumed: nothing recomputed
 
 
 def test_sweep_command(tmp_path, card, capsys):
@@ -95,12 +97,20 @@ def test_sweep_perplexity_from_a_real_tiny_model(tmp_path, card):
     card_path = tmp_path / "card.json"
     write_json(card_path, card)
     out = tmp_path / "sw"
+    # 0.1 fF: the card re-derived for it keeps a stored value 64 tokens for ~0.65 of its current
+    # (10 fF: 0.996), with 3x the kT/C noise
     assert main(["sweep", "--card", str(card_path), "--model", str(model), "--text", str(text), "--windows", "64",
-                 "--array-rows", "32,64", "--q-bits", "4", "--out-bits", "5", "--c-store-f", "card,20e-15",
+                 "--array-rows", "32,64", "--q-bits", "4", "--out-bits", "5", "--c-store-f", "card,1e-16",
                  "--eval-tokens", "128", "--out", str(out)]) == 0
     rows = read_jsonl(out / RESULTS_NAME)
     assert len(rows) == 4 and all(r["perplexity"] > 1 for r in rows)
     evals = sorted(out.glob("evals/*/eval.json"))
-    assert len(evals) == 2  # one per (array_rows) setting; the capacitance does not change accuracy
-    rec = json.loads(evals[0].read_text())
-    assert rec["attention"] == "gaincell" and rec["attention_config"]["window"] == 64
+    assert len(evals) == 4  # one per (array_rows, c_store_f) setting
+    recs = [json.loads(e.read_text()) for e in evals]
+    assert {r["attention_config"]["c_store_f"] for r in recs} == {None, 1e-16}
+    assert all(r["attention"] == "gaincell" and r["attention_config"]["window"] == 64 for r in recs)
+    by_rows: dict[int, dict] = {}
+    for r in rows:
+        by_rows.setdefault(r["config"]["array_rows"], {})[r["config"]["c_store_f"]] = r["perplexity"]
+    for ppl in by_rows.values():  # the capacitance changes the perplexity
+        assert abs(ppl[1e-16] - ppl[None]) > 1e-4 * ppl[None], ppl
