@@ -11,6 +11,9 @@ Threads: `--threads N` (default: torch's default). On a shared, oversubscribed m
 threads spin-wait on descheduled peers and small ops slow down by orders of magnitude, which
 distorts every ratio; `--threads 1` gives stable figures there.
 
+`fused_noisy` is the fused core with every non-ideality the card characterizes switched on
+(cell and converter mismatch, per-read noise, kT/C write noise), as the networks run it.
+
 Usage: python benchmarks/attention.py [--quick]
 The last line printed is one JSON object with the figures.
 """
@@ -61,11 +64,14 @@ def make_inputs(B: int, H: int, T: int, D: int, seed: int = 0, requires_grad: bo
 def cases(window: int):
     card = default_card()
     st = AnalogSettings(window=window)
+    # every non-ideality the card characterizes: cell and converter mismatch, read and kT/C noise
+    st_noisy = AnalogSettings(window=window, mismatch_seed=1, read_noise_seed=2, write_noise_seed=3)
     return {
         "sdpa": lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True),
         "swa": lambda q, k, v: swa_attention(q, k, v, window),
         "fused": lambda q, k, v: gaincell_attention(q, k, v, card, st, impl="fused"),
         "naive": lambda q, k, v: gaincell_attention(q, k, v, card, st, impl="naive"),
+        "fused_noisy": lambda q, k, v: gaincell_attention(q, k, v, card, st_noisy, impl="fused"),
     }
 
 
@@ -149,15 +155,16 @@ def main(argv=None) -> int:
         tshape, window, mshape, mwindow = (4, 12, 1024, 64), 1024, (4, 12, 4096, 64), 1024
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU")
     print(f"time: B,H,T,D = {tshape}, window {window}, best of {args.repeats}")
-    fwd = time_cases(["sdpa", "swa", "fused"], tshape, window, args.repeats, backward=False)
-    fb = time_cases(["sdpa", "swa", "fused"], tshape, window, args.repeats, backward=True)
+    timed = ["sdpa", "swa", "fused", "fused_noisy"]
+    fwd = time_cases(timed, tshape, window, args.repeats, backward=False)
+    fb = time_cases(timed, tshape, window, args.repeats, backward=True)
     # the naive oracle is slow: time it once, next to one SDPA run of the same shape
     nshape = (*tshape[:2], args.naive_t or tshape[2], tshape[3])
     naive = time_cases(["sdpa", "naive"], nshape, window, 1, backward=False)
-    print(f"{'case':<8}{'fwd s':>10}{'fwd x SDPA':>12}{'fwd+bwd s':>12}{'fwd+bwd x SDPA':>16}")
-    for n in ("sdpa", "swa", "fused"):
-        print(f"{n:<8}{fwd[n]:>10.4f}{fwd[n] / fwd['sdpa']:>12.2f}{fb[n]:>12.4f}{fb[n] / fb['sdpa']:>16.2f}")
-    print(f"{'naive':<8}{naive['naive']:>10.4f}{naive['naive'] / naive['sdpa']:>12.2f}"
+    print(f"{'case':<12}{'fwd s':>10}{'fwd x SDPA':>12}{'fwd+bwd s':>12}{'fwd+bwd x SDPA':>16}")
+    for n in timed:
+        print(f"{n:<12}{fwd[n]:>10.4f}{fwd[n] / fwd['sdpa']:>12.2f}{fb[n]:>12.4f}{fb[n] / fb['sdpa']:>16.2f}")
+    print(f"{'naive':<12}{naive['naive']:>10.4f}{naive['naive'] / naive['sdpa']:>12.2f}"
           f"   (T={nshape[2]}, SDPA {naive['sdpa']:.4f} s)")
 
     print(f"memory: forward, B,H,T,D = {mshape}, window {mwindow}, one subprocess per case")
@@ -172,6 +179,8 @@ def main(argv=None) -> int:
         "mem_ratio_vs_swa": mem["fused"]["peak"] / mem["swa"]["peak"],
         "mem_delta_ratio_vs_swa": mem["fused"]["delta"] / mem["swa"]["delta"],
         "naive_fwd_ratio_vs_sdpa": naive["naive"] / naive["sdpa"],
+        "noisy_fwd_ratio_vs_sdpa": fwd["fused_noisy"] / fwd["sdpa"],
+        "noisy_fwdbwd_ratio_vs_sdpa": fb["fused_noisy"] / fb["sdpa"],
         "naive_T": nshape[2],
         "swa_fwd_ratio_vs_sdpa": fwd["swa"] / fwd["sdpa"],
         "fwd_s": fwd,

@@ -26,34 +26,30 @@ def _int_list(text: str, name: str) -> tuple[int, ...]:
     return vals
 
 
-def _bits_list(text: str, name: str) -> tuple[int | None, ...]:
-    out: list[int | None] = []
+def _card_or_list(text: str, name: str, parse, what: str) -> tuple:
+    """Comma-separated values parsed by `parse`; 'card' (or 'none') stands for the card's value
+    (None). Errors name the flag `name` and the text."""
+    out: list = []
     for x in text.split(","):
         x = x.strip()
         if x in ("card", "none", "None"):
             out.append(None)
         elif x:
             try:
-                out.append(int(x))
+                out.append(parse(x))
             except ValueError:
-                raise ConfigError(name, text, "comma-separated integers or 'card'") from None
+                raise ConfigError(name, text, f"comma-separated {what} or 'card'") from None
     if not out:
         raise ConfigError(name, text, "at least one value")
     return tuple(out)
 
 
+def _bits_list(text: str, name: str) -> tuple[int | None, ...]:
+    return _card_or_list(text, name, int, "integers")
+
+
 def _cap_list(text: str, name: str) -> tuple[float | None, ...]:
-    out: list[float | None] = []
-    for x in text.split(","):
-        x = x.strip()
-        if x in ("card", "none", "None"):
-            out.append(None)
-        elif x:
-            try:
-                out.append(float(x))
-            except ValueError:
-                raise ConfigError(name, text, "comma-separated capacitances in farads or 'card'") from None
-    return tuple(out) or (None,)
+    return _card_or_list(text, name, float, "capacitances in farads")
 
 
 def _add_design_args(p: argparse.ArgumentParser) -> None:
