@@ -36,6 +36,8 @@ from circuits.validation import in_range, one_of
 from gaincell.errors import ConfigError
 
 INTEGRATORS: tuple[str, ...] = ("virtual_ground", "capacitor")
+#: How `array_body` sets the stored voltages (see its docstring).
+STORAGE_MODES: tuple[str, ...] = ("ic", "param")
 #: DC-bias resistor across the virtual-ground integrator's feedback capacitor, ohms.
 R_INT_BIAS_OHM = 1e9
 
@@ -195,15 +197,20 @@ def _ladder(prefix: str, nodes: Sequence[str], r_ohm: float, c_f: float) -> str:
 
 
 def array_body(
-    cfg: ArrayConfig, v_store_v: np.ndarray, name: str = "a", subckt: str = "gc_cell"
+    cfg: ArrayConfig, v_store_v: np.ndarray, name: str = "a", subckt: str = "gc_cell",
+    storage: str = "ic",
 ) -> str:
-    """Cells, read-line and bitline RC ladders and storage-node `.ic` of one N x M array.
+    """Cells, read-line and bitline RC ladders and the stored voltages of one N x M array.
 
     `v_store_v` [n_rows, n_cols] (volts) are the stored voltages. External nodes: the row
     drivers connect to `row_nodes(name, r)`, the column periphery to `col_node(name, c)`; the
     supply nodes `vdd`, `whold`, `wwloff` come from `circuits.gaincell_cell.supplies`.
     The subcircuit definition (`cell_subckt(cfg.cell, subckt)`) must be in the netlist once.
+    `storage`: "ic" sets each storage node with `.ic`; "param" passes the stored voltage as
+    the subcircuit parameter `v_store` instead (the read-only cell of circuits/readcell.py
+    biases its storage node from it).
     """
+    one_of("storage", storage, STORAGE_MODES)
     v = np.asarray(v_store_v, dtype=float)
     if v.shape != (cfg.n_rows, cfg.n_cols):
         raise ConfigError("v_store_v", v.shape, f"an array of shape ({cfg.n_rows}, {cfg.n_cols})")
@@ -237,13 +244,13 @@ def array_body(
     for r in range(cfg.n_rows):
         for c in range(cfg.n_cols):
             sn = storage_node(name, r, c)
-            out.append(
-                cell_instance(
-                    f"{name}_{r}_{c}", bl=bnode(r, c), rl=rnode("rl", r, c), rlb=rnode("rlb", r, c),
-                    wbl="whold", wwl="wwloff", sn=sn, subckt=subckt,
-                ).rstrip()
-            )
-            ics.append(f"v({sn})={v[r, c]:.6g}")
+            line = cell_instance(
+                f"{name}_{r}_{c}", bl=bnode(r, c), rl=rnode("rl", r, c), rlb=rnode("rlb", r, c),
+                wbl="whold", wwl="wwloff", sn=sn, subckt=subckt,
+            ).rstrip()
+            out.append(line + (f" v_store={v[r, c]:.6g}" if storage == "param" else ""))
+            if storage == "ic":
+                ics.append(f"v({sn})={v[r, c]:.6g}")
     for k in range(0, len(ics), 8):
         out.append(".ic " + " ".join(ics[k : k + 8]))
     return "\n".join(x for x in out if x) + "\n"
