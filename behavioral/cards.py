@@ -433,20 +433,27 @@ def check_section(path: str, data: Mapping[str, Any], name: str,
     return out
 
 
-def card_from_dict(data: Mapping[str, Any], path: str = "<dict>") -> HeadCard:
-    """Validate a card dict and build a `HeadCard`; raise CardError naming `path` and the field."""
+def check_schema(data: Mapping[str, Any], path: str, name: str, major: int, what: str) -> None:
+    """Raise CardError (naming `path`) unless `data` is a JSON object whose `schema` is
+    '`name`/`major`': a malformed, foreign, newer or older schema each gets its own message."""
     if not isinstance(data, Mapping):
         raise CardError(path, "<root>", "expected a JSON object")
+    expected = f"{name}/{major}"
     schema = data.get("schema")
     if not isinstance(schema, str) or "/" not in schema:
-        raise CardError(path, "schema", f"missing or malformed (expected '{SCHEMA}'), got {schema!r}")
-    sname, _, major = schema.rpartition("/")
-    if sname != SCHEMA_NAME or not major.isdigit():
-        raise CardError(path, "schema", f"not a device card schema: {schema!r}")
-    if int(major) > SCHEMA_MAJOR:
-        raise CardError(path, "schema", f"{schema!r} is newer than this gaincell reads ({SCHEMA}); upgrade gaincell")
-    if int(major) < SCHEMA_MAJOR:
-        raise CardError(path, "schema", f"{schema!r} is older than {SCHEMA}; re-run `gaincell fit`")
+        raise CardError(path, "schema", f"missing or malformed (expected '{expected}'), got {schema!r}")
+    sname, _, got = schema.rpartition("/")
+    if sname != name or not got.isdigit():
+        raise CardError(path, "schema", f"not a {what} schema: {schema!r} (expected '{expected}')")
+    if int(got) > major:
+        raise CardError(path, "schema", f"{schema!r} is newer than this gaincell reads ({expected}); upgrade gaincell")
+    if int(got) < major:
+        raise CardError(path, "schema", f"{schema!r} is older than {expected}; re-run `gaincell fit`")
+
+
+def card_from_dict(data: Mapping[str, Any], path: str = "<dict>") -> HeadCard:
+    """Validate a card dict and build a `HeadCard`; raise CardError naming `path` and the field."""
+    check_schema(data, path, SCHEMA_NAME, SCHEMA_MAJOR, "device card")
     name = data.get("name")
     if not isinstance(name, str) or not name:
         raise CardError(path, "name", "missing or empty")

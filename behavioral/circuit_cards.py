@@ -36,7 +36,7 @@ from typing import Any, Mapping
 
 from behavioral.cards import SECTION_SPECS as HEAD_SPEC
 from behavioral.cards import FieldSpec as F
-from behavioral.cards import check_section
+from behavioral.cards import check_schema, check_section
 from gaincell.errors import CardError
 from gaincell.fileio import write_json
 
@@ -164,18 +164,7 @@ class CircuitCard:
 
 def circuit_card_from_dict(data: Mapping[str, Any], path: str = "<dict>") -> CircuitCard:
     """Validate a per-circuit card dict; CardError naming `path` and the field on any problem."""
-    if not isinstance(data, Mapping):
-        raise CardError(path, "<root>", "expected a JSON object")
-    schema = data.get("schema")
-    if not isinstance(schema, str) or "/" not in schema:
-        raise CardError(path, "schema", f"missing or malformed (expected '{CIRCUIT_SCHEMA}'), got {schema!r}")
-    sname, _, major = schema.rpartition("/")
-    if sname != CIRCUIT_SCHEMA_NAME or not major.isdigit():
-        raise CardError(path, "schema", f"not a circuit card schema: {schema!r} (expected '{CIRCUIT_SCHEMA}')")
-    if int(major) > CIRCUIT_SCHEMA_MAJOR:
-        raise CardError(path, "schema", f"{schema!r} is newer than this gaincell reads ({CIRCUIT_SCHEMA})")
-    if int(major) < CIRCUIT_SCHEMA_MAJOR:
-        raise CardError(path, "schema", f"{schema!r} is older than {CIRCUIT_SCHEMA}; re-run `gaincell fit`")
+    check_schema(data, path, CIRCUIT_SCHEMA_NAME, CIRCUIT_SCHEMA_MAJOR, "circuit card")
     kind = data.get("kind")
     if kind not in _CIRCUIT_SPEC:
         raise CardError(path, "kind", f"unknown circuit {kind!r} (known: {', '.join(CIRCUIT_KINDS)})")
