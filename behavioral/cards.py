@@ -133,6 +133,7 @@ _SPEC: dict[str, dict[str, _F]] = {
         "c2p_conversion_j": _F("num?", 0.0, 1e-6),
         "acam_search_j": _F("num?", 0.0, 1e-6),
         "dac_write_j": _F("num?", 0.0, 1e-6, optional=True),
+        "pwm_load_cells": _F("int?", 1, 65536, optional=True),
         "sources": _F("dict"),
     },
     "latency": {
@@ -273,6 +274,8 @@ class EnergySection:
     acam_search_j: float | None
     dac_write_j: float | None
     sources: Mapping[str, str]
+    pwm_load_cells: int | None = None
+    """Cells on the read line `pwm_pulse_j` was measured on (the driver's characterized load)."""
 
 
 @dataclass(frozen=True)

@@ -104,7 +104,8 @@ _CIRCUIT_SPEC: dict[str, dict[str, dict[str, F]]] = {
             "fit": F("dict"),
             "source": F("str"),
         },
-        "energy": {"pwm_pulse_j": _J, "dac_write_j": _J, "sources": F("dict")},
+        "energy": {"pwm_pulse_j": _J, "dac_write_j": _J, "pwm_load_cells": F("int?", 1, 65536, optional=True),
+                   "sources": F("dict")},
         "area": {"pwm_driver_area_m2": _J, "sources": F("dict")},
     },
     "column": {

@@ -75,6 +75,28 @@ def nand2_subckt(name: str, wn_um: float, wp_um: float, lvt: bool = True) -> str
     )
 
 
+def level_shifter_subckt(name: str, wn_um: float, wp_um: float, w_inv_n_um: float = 0.84) -> str:
+    """Cross-coupled level shifter `name in out outb vlo vhi`: `in` swings 0..vlo, `out`
+    follows it and `outb` is its complement, both 0..vhi.
+
+    An inverter on vlo makes the input's complement; low-Vt nfets (wn_um, driven with vlo)
+    pull one side down and the cross-coupled 1.8 V pfets (wp_um, kept weak so the nfets win)
+    restore the other side to vhi.
+    """
+    return "\n".join(
+        [
+            inverter_subckt(f"{name}_inv", w_inv_n_um, 2 * w_inv_n_um),
+            f".subckt {name} in out outb vlo vhi",
+            f"Xi in inb vlo 0 {name}_inv",
+            fet("n1", "outb", "in", "0", "0", NFET_LVT, wn_um, 0.15),
+            fet("n2", "out", "inb", "0", "0", NFET_LVT, wn_um, 0.15),
+            fet("p1", "outb", "out", "vhi", "vhi", PFET, wp_um, 0.15),
+            fet("p2", "out", "outb", "vhi", "vhi", PFET, wp_um, 0.15),
+            f".ends {name}",
+        ]
+    )
+
+
 def pwl(points: list[tuple[float, float]]) -> str:
     """SPICE PWL source text from (time_s, value) points (times strictly increasing)."""
     return "pwl(" + " ".join(f"{t:.6e} {v:.6g}" for t, v in points) + ")"

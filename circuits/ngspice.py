@@ -24,7 +24,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from gaincell.errors import SimulationError, SimulatorMissingError
+from gaincell.errors import ConfigError, SimulationError, SimulatorMissingError
 from gaincell.fileio import write_npz
 from gaincell.provenance import package_version
 
@@ -170,15 +170,16 @@ class SpiceEngine:
         before = set(self._ng.plot_names)
         self._ng.clear_output()
         load_failed = False
+        loaded = SpiceJob(job.name, prepare_netlist(job.netlist), job.commands, job.seed)
         try:
-            self._ng.load_circuit(job.netlist)
+            self._ng.load_circuit(loaded.netlist)
         except NgSpiceCircuitError:
             load_failed = True  # ngspice's messages say why: classified just below
         except NameError as exc:  # PySpice's way of reporting a non-zero return code
             raise SimulationError(job.name, str(exc)) from exc
         load_messages = self._drain()
         messages += load_messages
-        _raise_on_errors(job, load_messages, stage="load")
+        _raise_on_errors(loaded, load_messages, stage="load")  # line numbers of the loaded text
         if load_failed:  # rejected, but with no message we recognize: still an error
             text = " | ".join(m.strip() for m in load_messages if m.strip()) or "no message"
             raise SimulationError(job.name, f"[load] circuit rejected: {text}")
@@ -195,6 +196,36 @@ class SpiceEngine:
             elif line.strip():
                 log.debug("%s: ngspice: %s", job.name, line.strip())
         return SimResult(name=job.name, plots=plots, messages=messages)
+
+
+#: One OpenMP thread of device evaluation per ngspice process. libngspice evaluates devices with
+#: 2 threads by default; with one worker process per core the threads spin against the other
+#: worker (a 16-row read-path tile: 25 s -> 1.5 s once set). A netlist that sets num_threads
+#: itself keeps its own value.
+THREADS_OPTION = ".options num_threads=1"
+_THREADS_RE = re.compile(r"^\s*\.options?\b.*\bnum_threads\s*=", re.IGNORECASE | re.MULTILINE)
+
+
+def prepare_netlist(netlist: str) -> str:
+    """The text ngspice loads for `netlist` (the cache key stays the netlist as written):
+
+    - `THREADS_OPTION` after the title line unless the netlist sets num_threads;
+    - a `.lib <sky130.lib.spice> <corner>` card replaced by the same model text pruned to the
+      FET bins the netlist uses (circuits/sky130_pruned.py: reading the whole library costs
+      ~4 s per job). Netlists the pruner does not handle (other sky130 devices, W/L given as
+      expressions) keep the full library.
+    """
+    from circuits.sky130_pruned import _LIB_RE, inline_models
+
+    if _LIB_RE.search(netlist):
+        try:
+            netlist = inline_models(netlist)
+        except (ConfigError, KeyError, ValueError) as exc:
+            log.debug("sky130 models not pruned (%s); the full library is read", exc)
+    if not _THREADS_RE.search(netlist):
+        title, sep, rest = netlist.partition("\n")
+        netlist = title + sep + THREADS_OPTION + "\n" + rest
+    return netlist
 
 
 def _raise_on_errors(job: SpiceJob, messages: Sequence[str], stage: str) -> None:

@@ -36,6 +36,7 @@ from circuits.gaincell_cell import GainCellConfig, cell_subckt, supplies
 from circuits.readcell import readonly_cell_subckt, write_device_capacitance
 from circuits.sky130_models import lib_line
 from circuits.sky130_pruned import inline_models
+from circuits.transient import TransientOptions
 from circuits.validation import in_range, one_of
 from gaincell.errors import ConfigError
 
@@ -64,6 +65,8 @@ class ReadPathConfig:
     c_rl_f_per_cell: float = 0.15e-15
     max_step_s: float = 0.5e-9
     cell_model: str = "read_only"
+    solver: TransientOptions = field(default_factory=TransientOptions)
+    body_network: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.cell, GainCellConfig):
@@ -91,6 +94,9 @@ class ReadPathConfig:
         in_range("c_rl_f_per_cell", self.c_rl_f_per_cell, 0.0, 1e-12)
         in_range("max_step_s", self.max_step_s, 1e-12, 1e-9)
         one_of("cell_model", self.cell_model, CELL_MODELS)
+        if not isinstance(self.solver, TransientOptions):
+            raise ConfigError("solver", self.solver, "a TransientOptions")
+        one_of("body_network", self.body_network, (True, False))
 
     def array(self, n_keys: int | None = None) -> ArrayConfig:
         """The array of this tile in the array builder's terms."""
@@ -121,15 +127,33 @@ class ReadPathConfig:
         return G_REF_A_PER_V * self.cell.v_mid_v / s_sat_a
 
 
-def readpath_netlist(cfg: ReadPathConfig, k_code: np.ndarray, q_code: np.ndarray, title: str = "") -> str:
-    """Netlist: keys `k_code` [n_rows, n_keys] stored in the array, queries `q_code`
-    [n_queries, n_rows] applied one per conversion cycle. Outputs `v(out<c>)`."""
+@dataclass
+class NetlistParts:
+    """A transient's circuit text before its analysis cards: `lines` (title first, the sky130
+    `.lib` card inside), the vectors to `.save`, the stop time (s) and the solver settings."""
+
+    lines: list[str]
+    saves: list[str]
+    t_stop_s: float
+    max_step_s: float
+    solver: TransientOptions
+    body_network: bool = True
+
+
+def readpath_parts(cfg: ReadPathConfig, k_code: np.ndarray, q_code: np.ndarray, title: str = "") -> NetlistParts:
+    """Stage 1 without analysis cards: keys `k_code` [n_rows, n_keys] stored in the array,
+    queries `q_code` [n_queries, n_rows] applied one per conversion cycle. Outputs
+    `v(out<c>)`; the converters' control nodes (`rst`, `win`, ...) are global."""
     k_code = np.asarray(k_code)
     q_code = np.asarray(q_code)
-    n_keys = k_code.shape[1]
-    if k_code.shape[0] != cfg.n_rows or q_code.ndim != 2 or q_code.shape[1] != cfg.n_rows:
+    if k_code.ndim != 2 or k_code.shape[0] != cfg.n_rows or q_code.ndim != 2 or q_code.shape[1] != cfg.n_rows:
         raise ConfigError("k_code/q_code", (k_code.shape, q_code.shape),
                           f"[{cfg.n_rows}, n_keys] and [n_queries, {cfg.n_rows}]")
+    k_max, q_max = 2**cfg.kv_bits - 1, 2**cfg.q_bits - 1
+    if k_code.min() < 0 or k_code.max() > k_max or q_code.min() < 0 or q_code.max() > q_max:
+        raise ConfigError("k_code/q_code", (int(k_code.min()), int(k_code.max()), int(q_code.min()), int(q_code.max())),
+                          f"key codes in [0, {k_max}] and query codes in [0, {q_max}]")
+    n_keys = k_code.shape[1]
     arr = cfg.array(n_keys)
     cc = cfg.c2p
     tm = timing(cc)
@@ -161,20 +185,26 @@ def readpath_netlist(cfg: ReadPathConfig, k_code: np.ndarray, q_code: np.ndarray
         bias_nodes.append(f"ib{c}")
         saves.append(f"v(out{c})")
     lines += control_sources(cc, n_cyc, bias_nodes)
-    lines.append(SOLVER_OPTIONS)
-    lines.append(f".tran 50p {n_cyc * tm.cycle_s:.6e} 0 {cfg.max_step_s:.3g}")
-    lines.append(".save " + " ".join(saves + ["vvdd#branch", "vlogic#branch", "vvmid#branch"]))
-    lines.append(".end")
-    return inline_models("\n".join(lines) + "\n")
+    saves += ["vvdd#branch", "vlogic#branch", "vvmid#branch"]
+    return NetlistParts(lines, saves, n_cyc * tm.cycle_s, cfg.max_step_s, cfg.solver, cfg.body_network)
 
 
-#: ngspice options of every read-path transient: one OpenMP thread per ngspice process (the
-#: library's default is 2 threads, which on a shared 2-core machine spin against the other
-#: worker: device evaluation ran ~17x slower), and a relative pivot threshold of 1e-6 (with
-#: the default 1e-3 the sparse solver rejects the storage nodes' small DC diagonal, orders the
-#: matrix badly and fills it in 10x: factorization went from 26 s to 0.9 s on a 64 x 4 tile,
-#: results unchanged to the printed digits).
-SOLVER_OPTIONS = ".options num_threads=1 pivrel=1e-6"
+def finish_netlist(parts: NetlistParts) -> str:
+    """Options, `.tran`, `.save`, `.end`, and the sky130 models inlined and pruned
+    (circuits/sky130_pruned.py: same model text, loads in ~1 s instead of ~5-30 s)."""
+    lines = parts.lines + [
+        parts.solver.card(),
+        f".tran 50p {parts.t_stop_s:.6e} 0 {parts.max_step_s:.3g}",
+        ".save " + " ".join(parts.saves),
+        ".end",
+    ]
+    return inline_models("\n".join(lines) + "\n", body_network=parts.body_network)
+
+
+def readpath_netlist(cfg: ReadPathConfig, k_code: np.ndarray, q_code: np.ndarray, title: str = "") -> str:
+    """Stage-1 netlist (see `readpath_parts`). Outputs `v(out<c>)`."""
+    return finish_netlist(readpath_parts(cfg, k_code, q_code, title))
+
 
 CELL_SUBCKT = {"read_only": "gc_read", "full": "gc_cell"}
 STORAGE = {"read_only": "param", "full": "ic"}

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 
 class GaincellError(Exception):
-    """Base class of every error gaincell raises on purpose."""
+    """Base class of every error gaincell raises on purpose.
+
+    Subclasses with their own constructor record its arguments in `_init_args`, so the error
+    survives pickling (a worker process's error reaches the parent with its own message).
+    """
+
+    def __reduce__(self):
+        return (self.__class__, getattr(self, "_init_args", self.args))
 
 
 class ConfigError(GaincellError, ValueError):
@@ -14,6 +21,7 @@ class ConfigError(GaincellError, ValueError):
     """
 
     def __init__(self, field: str, value: object, allowed: str, source: str | None = None):
+        self._init_args = (field, value, allowed, source)
         where = f"{source}: " if source else ""
         super().__init__(f"{where}invalid value for '{field}': {value!r} (allowed: {allowed})")
         self.field = field
@@ -33,6 +41,7 @@ class SimulationError(GaincellError, RuntimeError):
     """
 
     def __init__(self, netlist: str, message: str, line: str | None = None):
+        self._init_args = (netlist, message, line)
         loc = f", line: {line!r}" if line else ""
         super().__init__(f"ngspice failed on netlist '{netlist}'{loc}: {message}")
         self.netlist = netlist
@@ -44,6 +53,7 @@ class CardError(GaincellError, ValueError):
     """A device card is malformed: names the file and the field."""
 
     def __init__(self, path: str, field: str, problem: str):
+        self._init_args = (path, field, problem)
         super().__init__(f"device card '{path}': field '{field}': {problem}")
         self.path = path
         self.field = field

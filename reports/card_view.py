@@ -34,6 +34,11 @@ REQUIRED_FIELDS: dict[str, str] = {
     "quant.kv_levels": "levels",
     "quant.out_levels": "levels",
 }
+# Added to the card after its first release: an older card without the key reads as not
+# characterized (the components that need it are listed as missing, not estimated).
+LATER_FIELDS: dict[str, str] = {
+    "energy.pwm_load_cells": "cells",
+}
 # Read only for the aCAM mode.
 ACAM_FIELDS: dict[str, str] = {
     "energy.acam_search_j": "J",
@@ -139,7 +144,10 @@ class CardView:
     def why_missing(self, field: str) -> str:
         """The card's own note on a null field (its section's `sources` map), or a default text."""
         section, _, key = field.partition(".")
-        note = (self.data.get(section) or {}).get("sources", {}).get(key) if isinstance(self.data.get(section), dict) else None
+        sec = self.data.get(section)
+        if isinstance(sec, dict) and key not in sec and field in LATER_FIELDS:
+            return "absent (a card built before this field existed: re-run `gaincell fit`)"
+        note = sec.get("sources", {}).get(key) if isinstance(sec, dict) else None
         return note or "null in the card (not characterized)"
 
     def required(self, acam: bool = False) -> dict[str, Sourced | None]:
@@ -148,4 +156,9 @@ class CardView:
         fields = dict(REQUIRED_FIELDS)
         if acam:
             fields.update(ACAM_FIELDS)
-        return {f: self.get(f, u) for f, u in fields.items()}
+        out = {f: self.get(f, u) for f, u in fields.items()}
+        for f, u in LATER_FIELDS.items():
+            section, _, key = f.partition(".")
+            present = isinstance(self.data.get(section), dict) and key in self.data[section]
+            out[f] = self.get(f, u) if present else None
+        return out

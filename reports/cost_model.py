@@ -10,7 +10,7 @@ n = min(t + 1, W) tokens in ceil(n / array_rows) active tiles. Components:
   full-scale time when q_bits differs from the card).
 - `pwm_q_drive`: d_head query rows per active tile; `phi_drive_v`: n phi(S) lines on the V array
   (card `energy.pwm_pulse_j` per driven line, scaled by the cells a line crosses relative to the
-  characterized array).
+  `energy.pwm_load_cells` cells of the line the driver was characterized on).
 - `c2p_qk`: n conversions (phi(S)); `c2p_sv`: d_head per active tile (card `energy.c2p_conversion_j`).
 - `digital_scalers`: a*x+b on q, k, v and output (4 * d_head 8-bit multiplies and adds,
   Horowitz 2014); `tile_accumulation`: (tiles - 1) * d_head adds; `control_routing`: the authors'
@@ -83,7 +83,6 @@ class DeviceFigures:
     card: CardView
     fields: dict[str, Sourced | None]
     c_store_card: Sourced
-    card_array_rows: Sourced
     acam_sense_time: Sourced | None
     cell: tuple[TransistorSpec, ...]
     cell_source: str
@@ -99,13 +98,12 @@ class DeviceFigures:
             if not isinstance(circuit.get("c_store_f"), (int, float)):
                 raise CardError(view.name, "c_store_f", f"missing here and in {circuit_src}")
             c_card = Sourced(float(circuit["c_store_f"]), "F", f"{circuit_src}.c_store_f")
-        rows = view.find("array_rows", "tokens") or published("leroux2025.array_rows")
         sense = view.acam_sense_time() if acam else None
         if cfg.cell is not None:
             cell, cell_src = cfg.cell, "config: CostConfig.cell"
         else:
             cell, cell_src = cell_from_circuit_config(circuit), circuit_src
-        return cls(view, fields, c_card, rows, sense, cell, cell_src)
+        return cls(view, fields, c_card, sense, cell, cell_src)
 
     def __getitem__(self, key: str) -> Sourced | None:
         return self.fields[key]
@@ -166,7 +164,8 @@ class CostModel:
         return {"kv_write": ("energy.cell_write_j",),
                 ("acam_search" if self.cfg.mode == "acam" else "qk_array_read"): k_side,
                 "sv_array_read": ("energy.mac_read_j",),
-                "pwm_q_drive": ("energy.pwm_pulse_j",), "phi_drive_v": ("energy.pwm_pulse_j",),
+                "pwm_q_drive": ("energy.pwm_pulse_j", "energy.pwm_load_cells"),
+                "phi_drive_v": ("energy.pwm_pulse_j", "energy.pwm_load_cells"),
                 "c2p_qk": ("energy.c2p_conversion_j",), "c2p_sv": ("energy.c2p_conversion_j",)}
 
     def _latency_needs(self) -> dict[str, tuple[str, ...]]:
@@ -210,7 +209,6 @@ class CostModel:
         so, o_lv = self._level_scale(self.cfg.out_bits, "quant.out_levels")
         sc = self._c_scale()
         act = self.cfg.read_activity
-        rows = e.card_array_rows
         need = self._energy_needs()
         out: dict[str, Sourced] = {}
         self._put(out, "kv_write", need["kv_write"], lambda: _derived(
@@ -228,15 +226,16 @@ class CostModel:
         self._put(out, "sv_array_read", need["sv_array_read"], lambda: _derived(
             d * n * e["energy.mac_read_j"].value * act, "J",
             f"d_head({d}) x tokens({n}) x mac_read_j x activity({act:g})", e["energy.mac_read_j"]))
-        row_len = self.cfg.array_rows / rows.value
+        # pwm_pulse_j was measured on a read line loaded by pwm_load_cells cells; a query row
+        # crosses array_rows cells of its tile, a phi(S) line crosses d_head value cells
+        load = e["energy.pwm_load_cells"]
         self._put(out, "pwm_q_drive", need["pwm_q_drive"], lambda: _derived(
-            d * tiles * e["energy.pwm_pulse_j"].value * row_len, "J",
-            f"d_head({d}) x tiles({tiles}) x pwm_pulse_j x row length {self.cfg.array_rows}/{rows.value:g}",
-            e["energy.pwm_pulse_j"], rows))
-        col_len = d / rows.value
+            d * tiles * e["energy.pwm_pulse_j"].value * self.cfg.array_rows / load.value, "J",
+            f"d_head({d}) x tiles({tiles}) x pwm_pulse_j x row length {self.cfg.array_rows}/{load.value:g}",
+            e["energy.pwm_pulse_j"], load))
         self._put(out, "phi_drive_v", need["phi_drive_v"], lambda: _derived(
-            n * e["energy.pwm_pulse_j"].value * col_len, "J",
-            f"tokens({n}) x pwm_pulse_j x line length {d}/{rows.value:g}", e["energy.pwm_pulse_j"], rows))
+            n * e["energy.pwm_pulse_j"].value * d / load.value, "J",
+            f"tokens({n}) x pwm_pulse_j x line length {d}/{load.value:g}", e["energy.pwm_pulse_j"], load))
         self._put(out, "c2p_qk", need["c2p_qk"], lambda: _derived(
             n * e["energy.c2p_conversion_j"].value, "J", f"tokens({n}) x c2p_conversion_j",
             e["energy.c2p_conversion_j"]))

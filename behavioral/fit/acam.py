@@ -50,7 +50,13 @@ def fit_acam(v_in_v: np.ndarray, bounds_v: np.ndarray, match_v: np.ndarray, *,
             "match_low_v": lo_m, "match_high_v": hi_m, "n_points": int(y.size)}
 
 
-def fit_match_line(n_outside: np.ndarray, ml_v: np.ndarray) -> dict[str, Any]:
+#: The combine rules the aCAM attention emulates (behavioral/attention_acam.py: currents add on
+#: one match line, so log levels add: `product`). The card's `combine` is chosen among these.
+EMULATED_COMBINES: tuple[str, ...] = ("product",)
+
+
+def fit_match_line(n_outside: np.ndarray, ml_v: np.ndarray,
+                   emulated: tuple[str, ...] = EMULATED_COMBINES) -> dict[str, Any]:
     """Choose how per-cell matches combine along a row from the sensed match-line voltage
     versus the number of cells outside their window.
 
@@ -58,8 +64,10 @@ def fit_match_line(n_outside: np.ndarray, ml_v: np.ndarray) -> dict[str, Any]:
     fraction of the swing): `product`: V = V_low + (V_high - V_low) * r**n (each mismatching
     cell multiplies the surviving level by r, as a precharged line discharging through parallel
     paths does); `sum`: V = V_high - s * n, floored at V_low (each cell removes a fixed share).
-    The physics favours `product`; `sum` is chosen only when its error is under half the
-    product's (a row sweep has few points, so held-out splits cannot identify the level).
+    The physics favours `product`; `sum` is preferred only when its error is under half the
+    product's (a row sweep has few points, so held-out splits cannot identify the level). That
+    preference is `best_fit`; `combine` is the best among the `emulated` rules (what the
+    attention can run), and its error is the one reported (`rms_error_fs`).
     """
     n = np.asarray(n_outside, float).ravel()
     v = np.asarray(ml_v, float).ravel()
@@ -84,7 +92,13 @@ def fit_match_line(n_outside: np.ndarray, ml_v: np.ndarray) -> dict[str, Any]:
                    key=lambda r: r.cost)
         out["candidates"][name] = float(np.sqrt(np.mean(((fn(best.x, n) - v) / swing) ** 2)))
     c = out["candidates"]
-    out["combine"] = "sum" if c["sum"] < 0.5 * c["product"] else "product"
+    out["best_fit"] = "sum" if c["sum"] < 0.5 * c["product"] else "product"
+    if out["best_fit"] in emulated:
+        out["combine"] = out["best_fit"]
+    else:
+        out["combine"] = min((k for k in emulated if k in c), key=lambda k: c[k], default=None)
+        if out["combine"] is None:
+            raise ConfigError("emulated", emulated, f"a subset of {sorted(c)}")
     out["rms_error_fs"] = c[out["combine"]]
     return out
 

@@ -130,7 +130,8 @@ def _acam_section(acam: Mapping[str, Any] | None) -> dict[str, Any]:
 
 COST_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
     "energy": (("mac_read_j", "gaincell"), ("cell_write_j", "gaincell"), ("pwm_pulse_j", "drivers"),
-               ("c2p_conversion_j", "c2p"), ("acam_search_j", "acam"), ("dac_write_j", "drivers")),
+               ("c2p_conversion_j", "c2p"), ("acam_search_j", "acam"), ("dac_write_j", "drivers"),
+               ("pwm_load_cells", "drivers")),
     "latency": (("t_max_s", "gaincell"), ("c2p_latency_s", "c2p"), ("write_time_s", "gaincell"),
                 ("settling_time_s", "column"), ("acam_sense_time_s", "acam")),
     "area": (("cell_area_m2", "gaincell"), ("c2p_area_m2", "c2p"), ("pwm_driver_area_m2", "drivers"),

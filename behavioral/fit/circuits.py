@@ -305,11 +305,22 @@ def drivers_card(c: Characterization, *, seed: int) -> dict[str, Any]:
         "transfer": {**vals, "fit": {"method": "none: characterized scalars, no model fitted",
                                      "heldout_rms_error_fs": None},
                      "source": "; ".join(f"{k}: {v}" for k, v in srcs.items())},
-        "energy": _cost(c, [("pwm_pulse_j", "pwm", "energy_per_pulse_j"),
-                            ("dac_write_j", "dac", "energy_per_write_j")]),
+        "energy": _pwm_load(c, _cost(c, [("pwm_pulse_j", "pwm", "energy_per_pulse_j"),
+                                         ("dac_write_j", "dac", "energy_per_write_j")])),
         "area": _cost(c, [("pwm_driver_area_m2", "area", "pwm_driver_area_m2")]),
     }
     return _card("drivers", "PWM driver and write DAC", {c.folder: _char_input(c)}, seed, sections)
+
+
+def _pwm_load(c: Characterization, energy: dict[str, Any]) -> dict[str, Any]:
+    """`energy` with `pwm_load_cells`: the cells on the read line the pulse energy was measured
+    on (the driver characterization's config.pwm.n_cols), so the cost model can scale it to
+    other line lengths."""
+    n = ((c.result.get("config") or {}).get("pwm") or {}).get("n_cols")
+    ok = isinstance(n, int) and not isinstance(n, bool) and n >= 1
+    energy["pwm_load_cells"] = n if ok else None
+    energy["sources"]["pwm_load_cells"] = f"characterization {c.folder}: config.pwm.n_cols" if ok else NOT_CHARACTERIZED
+    return energy
 
 
 def column_card(c: Characterization, *, seed: int) -> dict[str, Any]:
@@ -345,7 +356,10 @@ def acam_card(c: Characterization, *, seed: int) -> dict[str, Any] | None:
         ml = fit_match_line(c.array("acam_row_n_outside"), c.array("acam_row_ml_v"))
         f["match_line"] = ml
         combine = ml["combine"]
-        src_c = f"{combine} (chosen by a fit to the simulated match line vs number of cells outside)"
+        src_c = f"{combine} (chosen by a fit to the simulated match line vs number of cells outside"
+        src_c += ")" if ml["best_fit"] == combine else (
+            f"; the {ml['best_fit']} rule fits better, {ml['candidates'][ml['best_fit']]:.3f} vs "
+            f"{ml['rms_error_fs']:.3f} of the swing, but the attention emulates only {combine})")
     sections = {
         "match": {"model": "sigmoid_window", "combine": combine, "width_v": f["width_v"],
                   "steepness_per_v": f["steepness_per_v"], "fit": f,

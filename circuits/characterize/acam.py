@@ -26,6 +26,7 @@ from circuits.acam import (
     edges_from_dc,
     measure_search,
     retention_netlist,
+    SearchMeasurement,
     search_netlist,
     search_timing,
 )
@@ -75,14 +76,20 @@ def characterize(
         x[:k] = np.where(outside[:k] < 0, ref_window[0] + outside[:k], ref_window[1] + outside[:k])
         row_sets.append([(slo_ref, shi_ref, float(np.clip(xx, 0, cfg.vdd_v))) for xx in x])
     all_rows = rows + row_sets
-    search_net = search_netlist(cfg, all_rows, "aCAM searches: single cells and rows")
-    res_mc, res_search = run_jobs(
-        [SpiceJob("acam_mc", mc_net, commands=(edge_command(cfg),), seed=seed),
-         SpiceJob("acam_search", search_net, commands=("run",))],
+    # one search transient per stored window and one for the rows: smaller matrices run in
+    # parallel, and ngspice failed to start the single 133-row deck (timestep too small at
+    # t = 0.1 ps) although each part converges on its own
+    groups = [rows[w * n_in:(w + 1) * n_in] for w in range(len(windows))] + [row_sets]
+    search_nets = [search_netlist(cfg, g, f"aCAM searches: part {i}") for i, g in enumerate(groups)]
+    res_mc, *res_search = run_jobs(
+        [SpiceJob("acam_mc", mc_net, commands=(edge_command(cfg),), seed=seed)]
+        + [SpiceJob(f"acam_search{i}", n, commands=("run",)) for i, n in enumerate(search_nets)],
         workers=workers, desc="acam",
     )
     mc_lo, mc_hi = edges_from_dc(res_mc, cfg, n_mc)
-    meas = measure_search(res_search, cfg, len(all_rows), [len(r) for r in all_rows], keep_waves=0)
+    parts = [measure_search(r, cfg, len(g), [len(x) for x in g], keep_waves=0) for r, g in zip(res_search, groups)]
+    meas = SearchMeasurement(*(np.concatenate([getattr(m, f) for m in parts]) for f in ("ml_sense_v", "t_discharge_s", "energy_j")),
+                             parts[0].time_s, np.zeros((0, 0)))
     n_single = len(rows)
     match_v = meas.ml_sense_v[:n_single].reshape(len(windows), n_in)
     row_ml_v = meas.ml_sense_v[n_single:]
@@ -151,7 +158,8 @@ def characterize(
     }
     prov = circuit_provenance(
         corner=cfg.corner, temperature_c=cfg.temperature_c, seed=seed,
-        netlists={"edges": net_edges, "retention": ret_net, "mc": mc_net, "search": search_net},
+        netlists={"edges": net_edges, "retention": ret_net, "mc": mc_net,
+                  **{f"search{i}": n for i, n in enumerate(search_nets)}},
     )
     prov["mc_corner"] = mc_cfg.corner
     summary = {

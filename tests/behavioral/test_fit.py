@@ -187,7 +187,12 @@ def test_match_line_combine_chosen_by_data():
     geometric = 0.1 + 0.8 * 0.55**n
     linear = np.maximum(0.9 - 0.1 * n, 0.1)
     assert fit_match_line(n, geometric)["combine"] == "product"
-    assert fit_match_line(n, linear)["combine"] == "sum"
+    both = fit_match_line(n, linear, emulated=("product", "sum"))
+    assert both["combine"] == both["best_fit"] == "sum"
+    # the card keeps a rule the attention emulates, and says which one fits better
+    only = fit_match_line(n, linear)
+    assert only["best_fit"] == "sum" and only["combine"] == "product"
+    assert only["rms_error_fs"] == only["candidates"]["product"] > only["candidates"]["sum"]
 
 
 def test_build_with_c2p_and_acam_folders(tmp_path):

@@ -60,3 +60,56 @@ def test_phi_tracks_hardsigmoid(structured_read):
     # against the linear dot product q.k (one fitted scale) the cell's nonlinearity shows
     a = fit_scale(dot.ravel(), phi.ravel())
     assert np.abs(phi - ideal_phi(dot, a)).max() < 0.35
+
+
+# ---- stage 2: phi(S).V, chained to stage 1 in one transient (circuits/readpath2.py)
+
+
+@pytest.fixture(scope="module")
+def value_stage_read():
+    from circuits.readpath2 import ValueStageConfig, attention_netlist, measure_value_charge, value_energy
+
+    cfg = ValueStageConfig(readpath=ReadPathConfig(n_keys=2), n_out=3)
+    rp = cfg.readpath
+    k = np.full((rp.n_rows, 2), 7)
+    k[:, 1] = 6
+    q = np.array([np.full(rp.n_rows, c) for c in (0, 2, 5)])
+    v = np.array([[7, 0, 4], [7, 0, 3]])  # column 0: v = +1, column 1: v = -1, column 2: ~0
+    res = run_job(SpiceJob("readpath_value_stage", attention_netlist(cfg, k, q, v, "(test)")))
+    phi = measure_phi(res, rp, 2, 3)
+    charge = measure_value_charge(res, cfg, 3)
+    return cfg, phi, v, charge, value_energy(res, cfg, 3)
+
+
+def test_value_stage_sign_and_scale(value_stage_read):
+    from circuits.readpath2 import fit_gain
+
+    cfg, phi, v, charge, energy = value_stage_read
+    assert np.all(phi[0] < 0.03) and phi[2, 0] > phi[1, 0] > 0.05, f"stage-1 phi {phi}"
+    x = phi @ cfg.v_value(v)  # [3 queries, 3 columns]: the ideal sum_j phi_j v_j with the circuit's phi
+    gain = fit_gain(x, charge)
+    assert gain > 0, "a positive stored value must add charge of the sign of phi"
+    full_scale = gain * 2  # two rows at phi = 1, |v| = 1
+    # no query pulse -> no stage-2 charge; +1 column positive, -1 column negative, growing with phi
+    assert np.all(np.abs(charge[0]) < 0.03 * full_scale), f"charge without pulses {charge[0]}"
+    assert charge[2, 0] > charge[1, 0] > 0 and charge[2, 1] < charge[1, 1] < 0, f"charge {charge}"
+    # near-mid stored values give little charge; every output within 10 % of full scale of the line
+    assert abs(charge[2, 2]) < 0.2 * abs(charge[2, 0])
+    err = np.abs(charge - gain * x) / full_scale
+    assert err.max() < 0.1, f"phi.V error / full scale {err.max():.3f}; charge {charge}, x {x}"
+    assert 0 < energy < 1e-10, f"stage-2 energy per output {energy} J"
+
+
+def test_value_stage_rejects_bad_codes():
+    from circuits.readpath2 import ValueStageConfig, attention_netlist
+    from gaincell.errors import ConfigError
+
+    cfg = ValueStageConfig(readpath=ReadPathConfig(n_keys=2), n_out=2)
+    k = np.zeros((cfg.readpath.n_rows, 2), int)
+    q = np.zeros((1, cfg.readpath.n_rows), int)
+    with pytest.raises(ConfigError, match="v_code"):
+        attention_netlist(cfg, k, q, np.full((2, 2), 8))
+    with pytest.raises(ConfigError, match="v_code"):
+        attention_netlist(cfg, k, q, np.zeros((3, 2), int))
+    with pytest.raises(ConfigError, match="k_code"):
+        attention_netlist(cfg, np.full((cfg.readpath.n_rows, 2), 9), q, np.zeros((2, 2), int))

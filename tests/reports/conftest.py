@@ -16,7 +16,7 @@ from behavioral.cards import DEFAULT_CARD_PATH, card_from_dict
 
 _COSTS = {
     "energy": {"mac_read_j": 17e-15, "cell_write_j": 2.6e-12, "pwm_pulse_j": 20e-15,
-               "c2p_conversion_j": 60e-15, "acam_search_j": 5e-15},
+               "c2p_conversion_j": 60e-15, "acam_search_j": 5e-15, "pwm_load_cells": 64},
     "latency": {"t_max_s": 15e-9, "c2p_latency_s": 5e-9, "write_time_s": 10e-9, "settling_time_s": 2e-9,
                 "acam_sense_time_s": 3e-9},
     "area": {"cell_area_m2": 1e-12, "c2p_area_m2": 40e-12, "pwm_driver_area_m2": 10e-12,

@@ -85,6 +85,30 @@ def test_not_characterized_fields_are_left_out_and_listed(card):
     assert listed["energy.c2p_qk"].reason == "not characterized yet"
 
 
+def test_pwm_energy_scales_with_the_characterized_line_load(card):
+    """pwm_pulse_j was measured on a line of pwm_load_cells cells: a query row crosses
+    array_rows cells, a phi(S) line d_head cells (the card's column size plays no part)."""
+    cfg = CostConfig(window_tokens=128, array_rows=32)
+    e64 = CostModel.build(card, SHAPE, cfg).energy_per_head(200)
+    card["energy"]["pwm_load_cells"] = 16
+    card["array"]["array_rows"] = 8  # a quick-grid column characterization must not matter
+    e16 = CostModel.build(card, SHAPE, cfg).energy_per_head(200)
+    for comp in ("pwm_q_drive", "phi_drive_v"):
+        assert e16[comp].value == pytest.approx(4 * e64[comp].value, rel=1e-12)
+    d, tiles = SHAPE.d_model // SHAPE.n_heads, -(-128 // 32)
+    assert e16["pwm_q_drive"].value == pytest.approx(d * tiles * 20e-15 * 32 / 16, rel=1e-12)
+    assert e16["phi_drive_v"].value == pytest.approx(128 * 20e-15 * d / 16, rel=1e-12)
+
+
+def test_card_without_the_pwm_load_lists_the_drive_energy_as_missing(card):
+    del card["energy"]["pwm_load_cells"]
+    m = CostModel.build(card, SHAPE, CostConfig(window_tokens=128, array_rows=32))
+    e = m.energy_per_head(200)
+    assert "pwm_q_drive" not in e and "phi_drive_v" not in e and "c2p_qk" in e
+    listed = {x.component: x for x in m.missing()}
+    assert "gaincell fit" in listed["energy.pwm_q_drive"].reason
+
+
 def test_absent_card_field_names_it(card):
     del card["latency"]["t_max_s"]
     with pytest.raises(CardError, match="latency.t_max_s"):
