@@ -6,7 +6,8 @@ Sections (see docs/INTERFACES.md): `mac`, `decay`, `c2p`, `quant`, `noise`, `aca
 `latency`, `area`, and the optional `array` (the characterized circuit: storage capacitance,
 array rows and the gain-cell config, so the cost model needs no characterization folder).
 Fields added after the first release of schema 1 (`latency.acam_sense_time_s`,
-`energy.dac_write_j`, `noise.write_noise_v`, `noise.fit`, the `array` section) may be absent
+`energy.dac_write_j`, `energy.pwm_load_cells`, `noise.write_noise_v`, `noise.fit`,
+`area.pwm_driver_devices`, `area.c2p_devices`, the `array` section) may be absent
 in older cards; absent there means "not characterized" (None), exactly
 like JSON null, never a default number.
 
@@ -56,7 +57,7 @@ UNIT_SUFFIXES = (
 # kind: "num" (finite float in [lo, hi]), "pos" (> 0 and <= hi), "int" (integer in [lo, hi]),
 # "range" ([low, high] numbers, low < high), "str", "dict", "matrix" (list of lists of numbers),
 # "num?" / "int?" / "str?" (like num / int / str, or null = "not characterized": noise and cost
-# sections only).
+# sections only), "devices?" (a device inventory, see `check_devices`, or null).
 
 @dataclass(frozen=True)
 class _F:
@@ -149,6 +150,8 @@ _SPEC: dict[str, dict[str, _F]] = {
         "c2p_area_m2": _F("num?", 0.0, 1e-6),
         "pwm_driver_area_m2": _F("num?", 0.0, 1e-6),
         "acam_cell_area_m2": _F("num?", 0.0, 1e-6),
+        "pwm_driver_devices": _F("devices?", optional=True),
+        "c2p_devices": _F("devices?", optional=True),
         "sources": _F("dict"),
     },
     "array": {
@@ -292,13 +295,18 @@ class LatencySection:
 
 @dataclass(frozen=True)
 class AreaSection:
-    """Areas in square metres (None: not characterized; see `sources`)."""
+    """Areas in square metres (None: not characterized; see `sources`), and the device
+    inventories of one PWM row driver and one charge-to-pulse converter as characterized
+    (`{"fets": [[kind, w_um, l_um, count], ...], "capacitors_f": [...], "note": ...}`; None when
+    absent), from which the cost model draws their area when the area itself is null."""
 
     cell_area_m2: float | None
     c2p_area_m2: float | None
     pwm_driver_area_m2: float | None
     acam_cell_area_m2: float | None
     sources: Mapping[str, str]
+    pwm_driver_devices: Mapping[str, Any] | None = None
+    c2p_devices: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -350,6 +358,46 @@ def _is_num(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(float(x))
 
 
+FET_KINDS = ("nmos", "pmos")
+
+
+def check_devices(path: str, where: str, value: Any) -> dict[str, Any]:
+    """Validate a device inventory: {"fets": [[kind, w_um, l_um, count], ...] (kind nmos/pmos,
+    width and length in um > 0, count an integer >= 1), "capacitors_f": [farads > 0, ...],
+    optional "note": str}; returns a plain copy. CardError names the entry at fault."""
+    if not isinstance(value, Mapping):
+        raise CardError(path, where, f"expected a device inventory object, got {value!r}")
+    unknown = sorted(set(value) - {"fets", "capacitors_f", "note"})
+    if unknown:
+        raise CardError(path, f"{where}.{unknown[0]}", "unknown field (expected fets, capacitors_f, note)")
+    fets, caps = value.get("fets"), value.get("capacitors_f")
+    if not isinstance(fets, list):
+        raise CardError(path, f"{where}.fets", f"expected a list of [kind, w_um, l_um, count], got {fets!r}")
+    if not isinstance(caps, list):
+        raise CardError(path, f"{where}.capacitors_f", f"expected a list of capacitances (F), got {caps!r}")
+    out_fets = []
+    for i, f in enumerate(fets):
+        ok = (isinstance(f, (list, tuple)) and len(f) == 4 and f[0] in FET_KINDS
+              and all(_is_num(x) and float(x) > 0 for x in f[1:3])
+              and isinstance(f[3], int) and not isinstance(f[3], bool) and f[3] >= 1)
+        if not ok:
+            raise CardError(path, f"{where}.fets[{i}]",
+                            f"expected [nmos|pmos, w_um > 0, l_um > 0, count >= 1], got {f!r}")
+        if float(f[1]) > 1e4 or float(f[2]) > 1e3:
+            raise CardError(path, f"{where}.fets[{i}]", f"width/length out of range (um): {f!r}")
+        out_fets.append([f[0], float(f[1]), float(f[2]), int(f[3])])
+    for i, c in enumerate(caps):
+        if not (_is_num(c) and 0 < float(c) <= 1e-9):
+            raise CardError(path, f"{where}.capacitors_f[{i}]", f"expected a capacitance in (0, 1e-9] F, got {c!r}")
+    note = value.get("note")
+    if note is not None and not isinstance(note, str):
+        raise CardError(path, f"{where}.note", f"expected a string, got {note!r}")
+    out: dict[str, Any] = {"fets": out_fets, "capacitors_f": [float(c) for c in caps]}
+    if note is not None:
+        out["note"] = note
+    return out
+
+
 def _check_field(path: str, where: str, value: Any, spec: _F) -> Any:
     def bad(problem: str) -> CardError:
         return CardError(path, where, problem)
@@ -357,6 +405,8 @@ def _check_field(path: str, where: str, value: Any, spec: _F) -> Any:
     k = spec.kind
     if k.endswith("?") and value is None:
         return None
+    if k == "devices?":
+        return check_devices(path, where, value)
     if k in ("int?", "str?"):
         k = k[:-1]
     if k in ("num", "num?", "pos"):

@@ -7,8 +7,9 @@
   device and temperature), noise (`noise`: read noise, cell mismatch, write kT/C noise),
   `energy`, `latency`, `area` and the characterized circuit (`circuit`: C_store, cell config);
 - `c2p`: the charge-to-pulse transfer (`transfer`) and its Monte Carlo mismatch (`mismatch`),
-  `energy`, `latency`, `area`;
-- `drivers`: PWM driver and write DAC (`transfer`: linearity and settling; `energy`, `area`);
+  `energy`, `latency`, `area` (with `c2p_devices`: the devices of one per-column converter);
+- `drivers`: PWM driver and write DAC (`transfer`: linearity and settling; `energy`, `area`
+  with `pwm_driver_devices`: the devices of one PWM row driver);
 - `column`: the array column (`column`: rows, summation error, cell config; `latency`: settling);
 - `acam`: the aCAM cell's match window (`match`), `energy`, `latency`, `area`.
 
@@ -48,6 +49,7 @@ DEFAULT_CIRCUITS_DIR = Path(__file__).resolve().parent / "data" / "circuits"
 
 _J = F("num?", 0.0, 1e-6)  # an energy (J) or an area (m^2), null = not characterized
 _T = F("num?", 0.0, 1e-3)  # a time (s)
+_DEVICES = F("devices?", optional=True)  # a device inventory (behavioral.cards.check_devices), null = none
 
 _CIRCUIT_SPEC: dict[str, dict[str, dict[str, F]]] = {
     "gaincell": {
@@ -93,7 +95,7 @@ _CIRCUIT_SPEC: dict[str, dict[str, dict[str, F]]] = {
         },
         "energy": {"c2p_conversion_j": _J, "sources": F("dict")},
         "latency": {"c2p_latency_s": _T, "sources": F("dict")},
-        "area": {"c2p_area_m2": _J, "sources": F("dict")},
+        "area": {"c2p_area_m2": _J, "c2p_devices": _DEVICES, "sources": F("dict")},
     },
     "drivers": {
         "transfer": {
@@ -106,7 +108,7 @@ _CIRCUIT_SPEC: dict[str, dict[str, dict[str, F]]] = {
         },
         "energy": {"pwm_pulse_j": _J, "dac_write_j": _J, "pwm_load_cells": F("int?", 1, 65536, optional=True),
                    "sources": F("dict")},
-        "area": {"pwm_driver_area_m2": _J, "sources": F("dict")},
+        "area": {"pwm_driver_area_m2": _J, "pwm_driver_devices": _DEVICES, "sources": F("dict")},
     },
     "column": {
         "column": {
@@ -189,7 +191,8 @@ def circuit_card_from_dict(data: Mapping[str, Any], path: str = "<dict>") -> Cir
     for sec, fields in spec.items():
         if "sources" not in fields:
             continue
-        missing = [k for k in fields if k != "sources" and k not in sections[sec]["sources"]]
+        missing = [k for k in fields if k != "sources" and k not in sections[sec]["sources"]
+                   and not (fields[k].optional and k not in data[sec])]
         if missing:
             raise CardError(path, f"{sec}.sources.{missing[0]}", "missing: say where the value comes from")
     return CircuitCard(kind, name, path, sections, dict(prov), copy.deepcopy(dict(data)))

@@ -44,6 +44,7 @@ from circuits.drivers import (
     pulse_width,
     pwl,
 )
+from circuits.inventory import subckt_inventory
 from circuits.sky130_models import SKY130_CORNERS, lib_line
 from circuits.validation import in_range, one_of
 
@@ -191,6 +192,34 @@ def c2p_subckt(cfg: C2PConfig, name: str = "c2p", external_integrator: bool = Fa
         f".ends {name}",
     ]
     return "\n".join(lines)
+
+
+C2P_SHARED_DEVICES = ("Xmswr", "Xmref")
+"""The ramp mirror's bias diode and its replica switch: one pair serves every column's mirror in
+an array (see `control_sources`), so they are not part of one per-column converter."""
+C2P_LOAD_CAPACITORS = ("cout",)
+"""`cout` (c_out_f) models the load on the converter's output (wire and next stage's input), not a
+capacitor the converter draws."""
+C2P_INVENTORY_NOTE = (
+    "one per-column converter = the `c2p` subcircuit of the characterized netlist: reset switch, "
+    "integration capacitor c_int, the two auto-zeroed comparator stages (coupling capacitors, "
+    "inverters, auto-zero switches), buffers, output NAND gate and inverter, ramp mirror output "
+    "transistor and its enable switch; not counted: the mirror's bias diode and its replica switch "
+    "(Xmref, Xmswr: one pair shared by all columns of an array), the output load cout (a model of "
+    "the wire and next stage, not a drawn capacitor), and the ideal sources (timing controller, bias "
+    "current sink, supplies, reference; an ideal op-amp would be a VCVS), which are not devices"
+)
+
+
+def c2p_inventory(netlist: str, name: str = "c2p") -> dict:
+    """Devices of one per-column charge-to-pulse converter: the `name` subcircuit of `netlist`
+    (e.g. `transfer_netlist`), without the shared bias diode pair and the output load model.
+
+    Returns the `circuits.inventory.Inventory.record` dict: fets as [kind, w_um, l_um, count]
+    (nested gate subcircuits expanded), capacitors in farads, and a note on what is counted.
+    """
+    exclude = C2P_SHARED_DEVICES + C2P_LOAD_CAPACITORS
+    return subckt_inventory(netlist, name, exclude=exclude).record(C2P_INVENTORY_NOTE)
 
 
 def control_sources(cfg: C2PConfig, n_cycles: int, bias_nodes: list[str]) -> list[str]:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from circuits.inventory import subckt_inventory
 from circuits.sky130_models import SKY130_CORNERS, lib_line
 from circuits.validation import in_range, one_of
 
@@ -251,6 +252,23 @@ def pwm_row_subckt(cfg: PwmDriverConfig, name: str = "pwmrow") -> str:
                   fet("nfd", "rlb", "lastb", "0", "0", n, wn, ln)]
     lines.append(f".ends {name}")
     return "\n".join(lines)
+
+
+PWM_DRIVER_INVENTORY_NOTE = (
+    "one PWM row driver = the `pwmrow` subcircuit of the characterized netlist: the tapered "
+    "inverter chain and the final stages of the read line rl and (when complementary) of rlb; "
+    "not counted: the read-line loads (cline*, the rows' cells and wire, outside the subcircuit) "
+    "and the ideal sources (digital input from the timing counter, supplies), which are not devices"
+)
+
+
+def pwm_driver_inventory(netlist: str, name: str = "pwmrow") -> dict:
+    """Devices of one PWM row driver: the `name` subcircuit of `netlist` (e.g. `drivers_netlist`).
+
+    Returns the `circuits.inventory.Inventory.record` dict: fets as [kind, w_um, l_um, count],
+    capacitors in farads (none in the driver) and a note on what is counted.
+    """
+    return subckt_inventory(netlist, name).record(PWM_DRIVER_INVENTORY_NOTE)
 
 
 def pwm_input_pwl(cfg: PwmDriverConfig, code: int, t_start_s: float, active_high: bool = True) -> list[tuple[float, float]]:

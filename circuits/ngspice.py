@@ -31,7 +31,7 @@ from gaincell.provenance import package_version
 log = logging.getLogger(__name__)
 
 #: Bump when the cached result format or the way jobs run changes.
-RUNNER_VERSION = 2
+RUNNER_VERSION = 3  # 3: Monte Carlo seeded with `setseed` (reproducible)
 
 _INSTALL_HINT = (
     "ngspice's shared library was not found. On Debian/Ubuntu install it with "
@@ -65,7 +65,10 @@ class SpiceJob:
         commands: ngspice control commands executed after loading, in order; the default
             `("run",)` runs the analysis cards of the netlist. `alter`/`tran`/`dc` commands let one
             load serve several analyses (the sky130 library takes seconds to parse).
-        seed: ngspice random seed (`set rndseed`), for Monte Carlo; None leaves it unset.
+        seed: random seed (>= 0) of the job's Monte Carlo draws (AGAUSS in the sky130 `_mm`
+            corners); the engine reseeds ngspice with `setseed seed + 1` before loading, so
+            the same seed gives the same samples whatever ran before in that worker. None
+            leaves the generator as it is.
     """
 
     name: str
@@ -166,7 +169,12 @@ class SpiceEngine:
         self._command("remcirc")
         messages: list[str] = []
         if job.seed is not None:
-            messages += self._command(f"set rndseed={int(job.seed)}")
+            # `set rndseed` only reseeds when the value changes (a second job with the same
+            # seed in one worker continued the stream); `setseed` reseeds every time, and
+            # ngspice reads 0 as "seed from the clock", hence + 1
+            if int(job.seed) < 0:
+                raise SimulationError(job.name, f"seed must be >= 0, got {job.seed}")
+            messages += self._command(f"setseed {int(job.seed) + 1}")
         before = set(self._ng.plot_names)
         self._ng.clear_output()
         load_failed = False

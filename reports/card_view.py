@@ -39,6 +39,13 @@ REQUIRED_FIELDS: dict[str, str] = {
 LATER_FIELDS: dict[str, str] = {
     "energy.pwm_load_cells": "cells",
 }
+# Device inventories (added after the first release; absent or null = none): the area field a
+# periphery component's area is drawn from when the card leaves that area null.
+DEVICE_FIELDS: dict[str, str] = {
+    "area.pwm_driver_area_m2": "area.pwm_driver_devices",
+    "area.c2p_area_m2": "area.c2p_devices",
+}
+FET_KINDS = ("nmos", "pmos")
 # Read only for the aCAM mode.
 ACAM_FIELDS: dict[str, str] = {
     "energy.acam_search_j": "J",
@@ -57,6 +64,10 @@ def _to_plain(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return [_to_plain(v) for v in obj]
     return obj
+
+
+def _positive(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and x == x and 0 < x < float("inf")
 
 
 def _walk(d: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
@@ -140,6 +151,34 @@ class CardView:
         if isinstance(lat, dict) and lat.get("acam_sense_time_s") is not None:
             return self.get("latency.acam_sense_time_s", "s")
         return self.find("sense_time_s", "s")
+
+    def devices(self, field: str) -> dict[str, Any] | None:
+        """The device inventory at `section.field` (e.g. `area.c2p_devices`) as
+        {"fets": [(kind, w_um, l_um, count), ...], "capacitors_f": [farads, ...], "note": str};
+        None when the card lacks it (older cards) or holds null. CardError for a malformed one."""
+        section, _, key = field.partition(".")
+        sec = self.data.get(section)
+        inv = sec.get(key) if isinstance(sec, dict) else None
+        if inv is None:
+            return None
+        if not isinstance(inv, dict) or not isinstance(inv.get("fets"), list) \
+                or not isinstance(inv.get("capacitors_f"), list):
+            raise CardError(self.name, field, f"expected {{fets: [...], capacitors_f: [...]}}, got {inv!r}")
+        fets = []
+        for i, f in enumerate(inv["fets"]):
+            if not (isinstance(f, (list, tuple)) and len(f) == 4 and f[0] in FET_KINDS
+                    and all(_positive(x) for x in f[1:]) and float(f[3]).is_integer()):
+                raise CardError(self.name, f"{field}.fets[{i}]",
+                                f"expected [nmos|pmos, w_um > 0, l_um > 0, integer count >= 1], got {f!r}")
+            fets.append((str(f[0]), float(f[1]), float(f[2]), int(f[3])))
+        caps = []
+        for i, c in enumerate(inv["capacitors_f"]):
+            if not _positive(c):
+                raise CardError(self.name, f"{field}.capacitors_f[{i}]", f"expected a capacitance > 0 (F), got {c!r}")
+            caps.append(float(c))
+        if not fets and not caps:
+            raise CardError(self.name, field, "an empty device inventory (nothing to draw): use null instead")
+        return {"fets": fets, "capacitors_f": caps, "note": str(inv.get("note") or "")}
 
     def why_missing(self, field: str) -> str:
         """The card's own note on a null field (its section's `sources` map), or a default text."""

@@ -17,6 +17,11 @@ n = min(t + 1, W) tokens in ceil(n / array_rows) active tiles. Components:
   4 nJ per token per head (Leroux 2025).
 Per layer, `digital_projections` (Q/K/V and output projections that stay digital) are kept apart
 from the attention core, which is what the paper's figures cover.
+Area: the gain-cell arrays (drawn sky130 geometry of the characterized cell), `pwm_drivers`
+(d_head x tiles row drivers) and `c2p_converters` (W + d_head x tiles converters), each unit's
+area the card's `area.pwm_driver_area_m2` / `area.c2p_area_m2` when set, else drawn from its
+device inventory `area.pwm_driver_devices` / `area.c2p_devices` (`inventory_area`), and the
+authors' digital control.
 Every number is a `Sourced` whose source names the card field, table entry or formula.
 """
 
@@ -24,12 +29,12 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from gaincell.errors import CardError
-from reports.card_view import CardView
+from reports.card_view import DEVICE_FIELDS, CardView
 from reports.config import CostConfig, ModelShape, TransistorSpec, cell_from_circuit_config, circuit_default_config
 from reports.figures import Sourced, published
 from reports.geometry import mim_capacitor_area, transistor_area
@@ -42,6 +47,60 @@ def _derived(value: float, unit: str, formula: str, *inputs: Sourced) -> Sourced
 
 def _sum(items: dict[str, Sourced], unit: str, what: str) -> Sourced:
     return Sourced(sum(v.value for v in items.values()), unit, f"derived: sum of {what} ({', '.join(items)})")
+
+
+PERIPHERY_UNITS: dict[str, tuple[str, str]] = {
+    "pwm_driver": ("area.pwm_driver_area_m2", "PWM row driver"),
+    "c2p": ("area.c2p_area_m2", "charge-to-pulse converter"),
+}
+"""Periphery unit -> (card area field, what one unit is)."""
+
+
+def inventory_area(inv: Mapping[str, Any], what: str, source: str) -> dict[str, Sourced]:
+    """Footprint (m^2) of one periphery unit from its device inventory (as `CardView.devices`
+    returns it: fets as (kind, w_um, l_um, count), capacitors in farads), `source` naming the card
+    field it came from.
+
+    area = layout overhead x (sum of the drawn sky130 transistor boxes x their counts + sum of the
+    sky130 MIM capacitor boxes). Unlike the gain cell's max(transistors, MIM), the capacitors are
+    counted beside the transistors, not stacked over them (an upper bound for this layout).
+    Returns {"transistors_m2", "mim_capacitors_m2", "area_m2", "transistor_count" (devices),
+    "capacitor_count" (devices)}.
+    """
+    fets, caps = list(inv["fets"]), list(inv["capacitors_f"])
+    n_fets = sum(n for *_, n in fets)
+    boxes = [(transistor_area(k, w, l), n) for k, w, l, n in fets]
+    trans = Sourced(sum(a.value * n for a, n in boxes), "m^2",
+                    f"derived: sum of drawn transistor boxes x counts of {n_fets} devices ({source}) | from: "
+                    + ("; ".join(f"{a.source} x{n}" for a, n in boxes) or "no transistors"))
+    mims = [mim_capacitor_area(c) for c in caps]
+    mim = Sourced(sum(m.value for m in mims), "m^2",
+                  f"derived: sum of MIM capacitor boxes of {len(caps)} capacitors "
+                  f"({', '.join(f'{c:.4g} F' for c in caps) or 'none'}; {source})"
+                  + (f" | from: {mims[0].source}" if mims else ""))
+    ovh = published("assumption.layout_overhead")
+    area = _derived(ovh.value * (trans.value + mim.value), "m^2",
+                    f"{source}: layout overhead x (transistors + MIM capacitors beside them) of one {what}",
+                    ovh, trans, mim)
+    return {"transistors_m2": trans, "mim_capacitors_m2": mim, "area_m2": area,
+            "transistor_count": Sourced(float(n_fets), "devices", f"sum of the transistor counts in {source}"),
+            "capacitor_count": Sourced(float(len(caps)), "devices", f"capacitors listed in {source}")}
+
+
+def _periphery_areas(view: CardView, fields: dict[str, Sourced | None]) -> dict[str, dict[str, Sourced]]:
+    """Per periphery unit whose card area is null but whose device inventory is present: its area
+    drawn from the inventory (`inventory_area`). `fields` gets that area in place of the null."""
+    out: dict[str, dict[str, Sourced]] = {}
+    for unit, (area_field, what) in PERIPHERY_UNITS.items():
+        if fields.get(area_field) is not None:
+            continue
+        dev_field = DEVICE_FIELDS[area_field]
+        inv = view.devices(dev_field)
+        if inv is None:
+            continue
+        out[unit] = inventory_area(inv, what, f"card {view.name}#{dev_field}")
+        fields[area_field] = out[unit]["area_m2"]
+    return out
 
 
 def _characterized_circuit(view: CardView) -> tuple[dict[str, Any], str] | None:
@@ -86,12 +145,16 @@ class DeviceFigures:
     acam_sense_time: Sourced | None
     cell: tuple[TransistorSpec, ...]
     cell_source: str
+    periphery: Mapping[str, dict[str, Sourced]] = field(default_factory=dict)
+    """Periphery units (`pwm_driver`, `c2p`) whose area was drawn from the card's device
+    inventory (the card's area being null): the breakdown of `inventory_area`."""
 
     @classmethod
     def resolve(cls, card: Any, cfg: CostConfig) -> "DeviceFigures":
         view = card if isinstance(card, CardView) else CardView.from_any(card)
         acam = cfg.mode == "acam"
         fields = view.required(acam=acam)
+        periphery = _periphery_areas(view, fields)
         circuit, circuit_src = _circuit(view)
         c_card = view.find("c_store_f", "F")
         if c_card is None:
@@ -103,7 +166,7 @@ class DeviceFigures:
             cell, cell_src = cfg.cell, "config: CostConfig.cell"
         else:
             cell, cell_src = cell_from_circuit_config(circuit), circuit_src
-        return cls(view, fields, c_card, sense, cell, cell_src)
+        return cls(view, fields, c_card, sense, cell, cell_src, periphery)
 
     def __getitem__(self, key: str) -> Sourced | None:
         return self.fields[key]
@@ -350,6 +413,19 @@ class CostModel:
             out["card_cell_area_m2"] = card_cell
         return out
 
+    def periphery_area(self) -> dict[str, Sourced]:
+        """Area (m^2) of one PWM row driver and one converter as the cost model uses them (the
+        card's own number when set, else drawn from its device inventory, with the transistor and
+        MIM parts and the device counts); units with neither are absent (see `missing()`)."""
+        out: dict[str, Sourced] = {}
+        for unit, (area_field, _) in PERIPHERY_UNITS.items():
+            parts = self.dev.periphery.get(unit)
+            if parts is not None:
+                out.update({f"{unit}_{k}": v for k, v in parts.items() if k != "area_m2"})
+            if self.dev[area_field] is not None:
+                out[f"{unit}_m2"] = self.dev[area_field]
+        return out
+
     def area_per_head(self) -> dict[str, Sourced]:
         """Area (m^2) of one head's hardware, by component (absent: not characterized)."""
         d, w, tiles = self.shape.d_head, self.cfg.window_tokens, self.cfg.n_tiles
@@ -401,6 +477,7 @@ class CostModel:
             "latency_per_layer_s": d(self.latency_per_layer()),
             "latency_per_token": d(self.latency_per_token()),
             "cell_area": d(self.cell_area()),
+            "periphery_area": d(self.periphery_area()),
             "area_per_head_m2": d(self.area_per_head()),
             "area_total": d(self.area_total()),
             "not_characterized": [{"component": m.component, "fields": list(m.fields), "reason": m.reason}

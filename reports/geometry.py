@@ -81,11 +81,23 @@ def _circuit_default_sizes() -> list[tuple[str, float, float]]:
     return [(t.kind, t.w_um, t.l_um) for t in cell_from_circuit_config(circuit_default_config())]
 
 
+def _periphery_default_sizes() -> list[tuple[str, float, float]]:
+    """Transistor sizes of one default PWM row driver and one default charge-to-pulse converter
+    (the devices their characterizations record in the card's inventories)."""
+    from circuits.c2p import C2PConfig, c2p_inventory, c2p_subckt
+    from circuits.drivers import PwmDriverConfig, pwm_driver_inventory, pwm_row_subckt
+
+    invs = [pwm_driver_inventory(pwm_row_subckt(PwmDriverConfig())), c2p_inventory(c2p_subckt(C2PConfig()))]
+    return list(dict.fromkeys((k, w, l) for inv in invs for k, w, l, _ in inv["fets"]))
+
+
 def build_cache(path: Path = GEOMETRY_CACHE_PATH) -> dict[str, Any]:
-    """Draw the cached device sizes (a grid plus the circuits layer's default gain cell) with
-    sky130 pcells and write the cache JSON atomically."""
+    """Draw the cached device sizes (a grid, the circuits layer's default gain cell, PWM row
+    driver and charge-to-pulse converter) with sky130 pcells and write the cache JSON atomically."""
     sizes = [(k, w, l) for k in ("nmos", "pmos") for w, l in CACHED_TRANSISTOR_SIZES_UM]
     sizes += [s for s in _circuit_default_sizes() if s not in sizes]
+    sizes += [s for s in _periphery_default_sizes()
+              if not any(k == s[0] and math.isclose(w, s[1]) and math.isclose(l, s[2]) for k, w, l in sizes)]
     transistors = []
     for kind, w, l in sizes:
         x, y = _draw_transistor(kind, w, l)

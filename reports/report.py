@@ -256,8 +256,12 @@ def _blocks(rec: dict[str, Any], inp: ReportInputs, main: CostModel, ctx: list[i
             curves: dict[str, Any], evals: list[dict[str, Any]], sweep_rows: list[dict[str, Any]]) -> list[Any]:
     hl = rec["headline"]
     missing = rec["main"]["not_characterized"]
-    lower = (" (lower bound: some components are not characterized, see below; the ratios against it are then "
-             "upper bounds)") if missing else ""
+    # the headline is energy and latency: only their missing components make it a lower bound
+    cost_missing = [m["component"] for m in missing if not m["component"].startswith("area.")]
+    area_missing = [m["component"] for m in missing if m["component"].startswith("area.")]
+    lower = (" (lower bound: some energy or latency components are not characterized "
+             f"({', '.join(cost_missing)}), see below; the ratios against it are then upper bounds)"
+             ) if cost_missing else ""
     b: list[Any] = [H(1, "gaincell report: gain-cell attention versus digital attention"),
                     P(f"Card: {main.dev.card.name} (sha256 {main.dev.card.sha256[:12]}). Model: {inp.shape.name} "
                       f"({inp.shape.n_layers} layers x {inp.shape.n_heads} heads x {inp.shape.d_head}), mode "
@@ -329,7 +333,9 @@ def _blocks(rec: dict[str, Any], inp: ReportInputs, main: CostModel, ctx: list[i
             + (f", MIM capacitor {si(e_main['cell_area']['mim_capacitor_m2']['value'], 'm^2')}" if "mim_capacitor_m2" in e_main["cell_area"] else "")
             + f"). Per head {si(tot['per_head_m2']['value'], 'm^2')}, per layer {si(tot['per_layer_m2']['value'], 'm^2')}, "
             f"model {si(tot['model_m2']['value'], 'm^2')}; the authors give about 0.5 mm^2 per head with control "
-            "and a cell of about 1 um^2 in a finer node than sky130's 130 nm."),
+            "and a cell of about 1 um^2 in a finer node than sky130's 130 nm."
+            + _periphery_text(e_main["periphery_area"])
+            + (f" Lower bound: {', '.join(area_missing)} not characterized (see below)." if area_missing else "")),
           Table(["component", "area", "source"], [[k, si(v["value"], "m^2"), v["source"][:160]] for k, v in area.items()]),
           Image("area_breakdown", _area_plot(rec, inp), "Area per head by component: ours (sky130 geometry and "
                 "the card) beside the authors' (second-hand figures: KV arrays and control).")]
@@ -370,6 +376,24 @@ def _blocks(rec: dict[str, Any], inp: ReportInputs, main: CostModel, ctx: list[i
                                                  for k, v in assumptions().items()]),
           P("Tool versions: " + ", ".join(f"{k} {v}" for k, v in rec["provenance"]["tools"].items()))]
     return b
+
+
+def _periphery_text(per: dict[str, Any]) -> str:
+    """One sentence on the area of one PWM row driver and one converter (and, when drawn from the
+    card's device inventory, their device counts); empty when the card has neither."""
+    parts = []
+    for unit, what in (("pwm_driver", "PWM row driver"), ("c2p", "charge-to-pulse converter")):
+        if f"{unit}_m2" not in per:
+            continue
+        text = f"one {what} {si(per[f'{unit}_m2']['value'], 'm^2')}"
+        if f"{unit}_transistor_count" in per:
+            n_t, n_c = per[f"{unit}_transistor_count"]["value"], per[f"{unit}_capacitor_count"]["value"]
+            caps = (f", {n_c:.0f} MIM capacitors {si(per[f'{unit}_mim_capacitors_m2']['value'], 'm^2')}"
+                    if n_c else "")
+            text += (f" ({n_t:.0f} transistors {si(per[f'{unit}_transistors_m2']['value'], 'm^2')}{caps}; "
+                     "the devices of its characterized netlist)")
+        parts.append(text)
+    return (" Periphery: " + "; ".join(parts) + ".") if parts else ""
 
 
 def _area_plot(rec: dict[str, Any], inp: ReportInputs) -> bytes:

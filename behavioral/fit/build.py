@@ -135,7 +135,7 @@ COST_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
     "latency": (("t_max_s", "gaincell"), ("c2p_latency_s", "c2p"), ("write_time_s", "gaincell"),
                 ("settling_time_s", "column"), ("acam_sense_time_s", "acam")),
     "area": (("cell_area_m2", "gaincell"), ("c2p_area_m2", "c2p"), ("pwm_driver_area_m2", "drivers"),
-             ("acam_cell_area_m2", "acam")),
+             ("acam_cell_area_m2", "acam"), ("pwm_driver_devices", "drivers"), ("c2p_devices", "c2p")),
 }
 """Head cost field -> the circuit card that holds it (in its section of the same name)."""
 

@@ -19,6 +19,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from behavioral.cards import check_devices
 from behavioral.circuit_cards import CIRCUIT_SCHEMA, circuit_card_from_dict
 from behavioral.fit.acam import fit_acam, fit_match_line
 from behavioral.fit.c2p import fit_c2p
@@ -26,7 +27,7 @@ from behavioral.fit.data import Characterization, CsvTable, iv_pwm_slice, scrub_
 from behavioral.fit.decay import fit_retention
 from behavioral.fit.mac import fit_mac
 from behavioral.fit.noise import fit_c2p_mismatch, fit_cell_mismatch, fit_read_noise, ktc_noise_v
-from gaincell.errors import ConfigError
+from gaincell.errors import CardError, ConfigError
 from gaincell.provenance import provenance
 
 NOMINAL_TEMPERATURE_C = 27.0
@@ -67,6 +68,24 @@ def _scalars(c: Characterization | None, picks: Sequence[tuple[str, str, str]]) 
 def _cost(c: Characterization | None, picks) -> dict[str, Any]:
     vals, srcs = _scalars(c, picks)
     return {**vals, "sources": srcs}
+
+
+def _with_devices(c: Characterization, area: dict[str, Any], key: str, name: str) -> dict[str, Any]:
+    """`area` with `key`: the device inventory `results.inventory.<name>` of characterization `c`
+    (the devices of one instance in the simulated netlist; None when the folder has none, e.g. one
+    written before inventories existed). ConfigError naming the folder for a malformed one."""
+    inv = ((c.result.get("results") or {}).get("inventory") or {}).get(name)
+    if inv is None:
+        area[key], area["sources"][key] = None, NOT_CHARACTERIZED
+        return area
+    try:
+        area[key] = check_devices(f"{c.folder}/result.json", f"results.inventory.{name}", inv)
+    except CardError as exc:
+        raise ConfigError(exc.field, inv, "a device inventory {fets: [[kind, w_um, l_um, count], ...], "
+                          "capacitors_f: [...], note}", source=f"{c.folder}/result.json") from None
+    area["sources"][key] = (f"SPICE characterization {c.folder}: results.inventory.{name} (devices of the "
+                            "simulated netlist)")
+    return area
 
 
 def _cell_config(c: Characterization | None, keys: Sequence[str]) -> tuple[dict[str, Any], str | None]:
@@ -291,7 +310,7 @@ def c2p_card(c: Characterization, *, seed: int) -> dict[str, Any] | None:
         "mismatch": mm,
         "energy": _cost(c, [("c2p_conversion_j", "c2p", "energy_per_conversion_j")]),
         "latency": _cost(c, [("c2p_latency_s", "c2p", "latency_s")]),
-        "area": _cost(c, [("c2p_area_m2", "area", "c2p_area_m2")]),
+        "area": _with_devices(c, _cost(c, [("c2p_area_m2", "area", "c2p_area_m2")]), "c2p_devices", "c2p"),
     }
     return _card("c2p", "charge-to-pulse converter", {c.folder: _char_input(c)}, seed, sections)
 
@@ -307,7 +326,8 @@ def drivers_card(c: Characterization, *, seed: int) -> dict[str, Any]:
                      "source": "; ".join(f"{k}: {v}" for k, v in srcs.items())},
         "energy": _pwm_load(c, _cost(c, [("pwm_pulse_j", "pwm", "energy_per_pulse_j"),
                                          ("dac_write_j", "dac", "energy_per_write_j")])),
-        "area": _cost(c, [("pwm_driver_area_m2", "area", "pwm_driver_area_m2")]),
+        "area": _with_devices(c, _cost(c, [("pwm_driver_area_m2", "area", "pwm_driver_area_m2")]),
+                              "pwm_driver_devices", "pwm_driver"),
     }
     return _card("drivers", "PWM driver and write DAC", {c.folder: _char_input(c)}, seed, sections)
 

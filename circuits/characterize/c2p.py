@@ -8,6 +8,8 @@
   its input node; gain = nominal ramp current / its ramp current (the transfer slope relative to
   the nominal one, both ramps estimated the same way), and its width at that gain gives its
   charge offset.
+- Inventory (`results.inventory.c2p`): the devices of one per-column converter in the simulated
+  netlist (for its layout area; the shared bias diode and the output load are not counted).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import numpy as np
 
 from circuits.c2p import (
     C2PConfig,
+    c2p_inventory,
     fit_transfer,
     measure_transfer,
     output_fall_time,
@@ -111,6 +114,7 @@ def characterize(
             "gain_sigma_rel": float(np.std(gains)),
             "width_sigma_s": float(np.std(mc_width)),
         },
+        "inventory": {"c2p": c2p_inventory(nets[0])},
     }
     arrays = {
         "c2p_charge_c": q,

@@ -3,7 +3,8 @@
 One transient (one sky130 load) runs every PWM code on its own read line and every DAC code on
 its own write bitline and storage node: pulse width versus code (INL/DNL in LSB of t_max /
 (2**bits - 1)), rise/fall times, energy per pulse; written voltage versus code (INL/DNL,
-offset), settling time to within `settle_band_v`, energy per write.
+offset), settling time to within `settle_band_v`, energy per write. `results.inventory.pwm_driver`
+lists the devices of one row driver in the simulated netlist (for its layout area).
 """
 
 from __future__ import annotations
@@ -13,7 +14,14 @@ from pathlib import Path
 import numpy as np
 
 from circuits.characterize.common import circuit_provenance, save_figure, write_result
-from circuits.drivers import PwmDriverConfig, WriteDacConfig, drivers_netlist, inl_dnl, measure_drivers
+from circuits.drivers import (
+    PwmDriverConfig,
+    WriteDacConfig,
+    drivers_netlist,
+    inl_dnl,
+    measure_drivers,
+    pwm_driver_inventory,
+)
 from circuits.ngspice import SpiceJob, run_jobs
 
 
@@ -61,6 +69,7 @@ def characterize(
             "energy_per_write_j": float(np.mean(m.dac_energy_j)),
             "write_time_s": dac.t_write_s,
         },
+        "inventory": {"pwm_driver": pwm_driver_inventory(net)},
     }
     arrays = {
         "pwm_code": m.pwm_code, "pwm_width_s": m.pwm_width_s, "pwm_ideal_width_s": ideal_w,

@@ -35,6 +35,10 @@ def noise_arrays() -> dict[str, np.ndarray]:
 
 
 NOISE_RESULTS = {"f_lo_hz": 1e3, "f_hi_hz": 1 / (2 * T_MAX)}
+# device inventories as the drivers / c2p characterizations record them (results.inventory)
+PWM_DRIVER_DEVICES = {"fets": [["nmos", 1.0, 0.15, 2], ["pmos", 2.0, 0.35, 2]], "capacitors_f": [],
+                      "note": "test driver"}
+C2P_DEVICES = {"fets": [["nmos", 0.42, 0.15, 3]], "capacitors_f": [3e-12, 5e-15], "note": "test converter"}
 
 
 @pytest.fixture()
@@ -65,13 +69,15 @@ def fake_folders(tmp_path) -> dict[str, Path]:
         mc_charge_c=mc, **noise_arrays())
     qc = np.linspace(-0.1e-12, 1.6e-12, 40)
     out["c2p"] = _result(
-        tmp_path / "c2p", "c2p", {"c2p": {"energy_per_conversion_j": 1e-13, "latency_s": 2e-9}}, None,
+        tmp_path / "c2p", "c2p", {"c2p": {"energy_per_conversion_j": 1e-13, "latency_s": 2e-9},
+                                  "inventory": {"c2p": C2P_DEVICES}}, None,
         c2p_charge_c=qc, c2p_pulse_width_s=c2p_model(qc, 12500.0, 0.0, 15e-9),
         mc_offset_c=np.array([1e-15, -2e-15, 0.5e-15, 0.0]), mc_gain_rel=np.array([1.01, 0.99, 1.0, 1.02]))
     out["drivers"] = _result(
         tmp_path / "drivers", "drivers",
         {"pwm": {"energy_per_pulse_j": 6e-13, "inl_max_lsb": 0.1, "width_error_max_s": 1e-11},
-         "dac": {"energy_per_write_j": 3e-13, "inl_max_lsb": 0.2, "settling_time_s": 4e-9}}, None,
+         "dac": {"energy_per_write_j": 3e-13, "inl_max_lsb": 0.2, "settling_time_s": 4e-9},
+         "inventory": {"pwm_driver": PWM_DRIVER_DEVICES}}, None,
         pwm_code=np.arange(4), pwm_width_s=np.arange(4) * 1e-9)
     out["column"] = _result(
         tmp_path / "column", "column",

@@ -134,3 +134,28 @@ def test_noise_fields_validated(tmp_path, raw):
     raw["noise"]["write_noise_mv"] = 0.6
     raw["noise"].pop("write_noise_v", None)
     _expect(tmp_path, raw, "noise.write_noise_mv", "wrong unit")
+
+
+def test_device_inventories_are_optional_and_validated(tmp_path, raw):
+    """The area section's device inventories: absent in older cards (None), else checked."""
+    card = default_card()
+    assert sum(n for *_, n in card.area.pwm_driver_devices["fets"]) >= 1
+    assert card.area.c2p_devices["capacitors_f"]
+    old = copy.deepcopy(raw)
+    for key in ("pwm_driver_devices", "c2p_devices"):
+        old["area"].pop(key)
+        old["area"]["sources"].pop(key)
+    loaded = load_card(save_card(old, tmp_path / "old.json"))
+    assert loaded.area.pwm_driver_devices is None and loaded.area.c2p_devices is None
+    bad = copy.deepcopy(raw)
+    bad["area"]["c2p_devices"]["fets"][1][3] = 0
+    _expect(tmp_path, bad, "area.c2p_devices.fets[1]", "count >= 1")
+    bad = copy.deepcopy(raw)
+    bad["area"]["c2p_devices"]["capacitors_f"][0] = -3e-12
+    _expect(tmp_path, bad, "area.c2p_devices.capacitors_f[0]", "capacitance")
+    bad = copy.deepcopy(raw)
+    bad["area"]["pwm_driver_devices"]["transistors"] = []
+    _expect(tmp_path, bad, "area.pwm_driver_devices.transistors", "unknown field")
+    bad = copy.deepcopy(raw)
+    del bad["area"]["sources"]["c2p_devices"]
+    _expect(tmp_path, bad, "area.sources.c2p_devices", "missing")

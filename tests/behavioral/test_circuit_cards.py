@@ -83,6 +83,33 @@ def test_head_card_equals_circuit_cards(built):
     assert {k: v["sha256_canonical"] for k, v in hashes.items()} == {k: canonical_sha256(v) for k, v in c.items()}
 
 
+def test_device_inventories_reach_the_head_card(built, fake_folders):
+    """results.inventory of the drivers / c2p folders -> their circuit cards' area section -> the
+    head card's optional area fields (same value, same source); the areas themselves stay null."""
+    head, c = built
+    card = card_from_dict(head)
+    for key, kind, name in (("pwm_driver_devices", "drivers", "pwm_driver"), ("c2p_devices", "c2p", "c2p")):
+        expect = json.loads((fake_folders[kind] / "result.json").read_text())["results"]["inventory"][name]
+        assert expect["fets"]
+        assert c[kind]["area"][key] == head["area"][key] == expect
+        assert head["area"]["sources"][key] == c[kind]["area"]["sources"][key]
+        assert "results.inventory" in head["area"]["sources"][key]
+        assert getattr(card.area, key) == expect
+    assert card.area.pwm_driver_area_m2 is None and card.area.c2p_area_m2 is None
+
+
+def test_circuit_cards_without_inventories_still_load(built):
+    for kind, key in (("drivers", "pwm_driver_devices"), ("c2p", "c2p_devices")):
+        old = copy.deepcopy(built[1][kind])
+        del old["area"][key], old["area"]["sources"][key]
+        assert circuit_card_from_dict(old).value("area", key) is None
+        bad = copy.deepcopy(built[1][kind])
+        bad["area"][key]["fets"][0][0] = "bjt"
+        with pytest.raises(CardError) as exc:
+            circuit_card_from_dict(bad)
+        assert exc.value.field == f"area.{key}.fets[0]"
+
+
 def test_gaincell_card_noise(built, fake_truth):
     g = built[1]["gaincell"]
     q_fs = g["mac"]["full_scale_a"] * g["mac"]["t_max_s"]

@@ -220,6 +220,16 @@ def test_build_with_c2p_and_acam_folders(tmp_path):
     assert card.acam.steepness_per_v == pytest.approx(150.0, rel=0.02) and card.acam.combine == "product"
     assert card.energy.c2p_conversion_j == 1e-13 and card.energy.acam_search_j == 3e-15
     assert card.latency.c2p_latency_s == 2e-9
+    # a c2p folder without results.inventory (written before inventories existed): no devices
+    assert card.area.c2p_devices is None and "not characterized" in card.area.sources["c2p_devices"]
+    # a malformed inventory names the folder's result.json and the entry
+    rec = json.loads((c2p_dir / "result.json").read_text())
+    rec["results"]["inventory"] = {"c2p": {"fets": [["nmos", 0.42, 0.15, 1.5]], "capacitors_f": []}}
+    write_json(c2p_dir / "result.json", rec)
+    chars["c2p"] = load_characterization(c2p_dir)
+    with pytest.raises(ConfigError) as exc:
+        build_card(characterizations=chars, token_period_s=1e-6)
+    assert exc.value.field == "results.inventory.c2p.fets[0]" and "result.json" in str(exc.value)
 
 
 def test_ktc_noise_formula():

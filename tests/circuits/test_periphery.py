@@ -125,3 +125,12 @@ def test_c2p_monte_carlo_arrays(c2p_record):
     assert np.std(data["mc_gain_rel"]) > 0, "mismatch must spread the gain"
     assert np.all(np.abs(data["mc_gain_rel"] - 1) < 0.3)
     assert rec["provenance"]["mc_corner"] == "tt_mm"
+
+
+def test_characterizations_record_the_device_inventories(drivers_record, c2p_record):
+    """results.inventory: the devices of one row driver / one converter of the simulated netlist."""
+    for (out, rec), key, n_fets, n_caps in ((drivers_record, "pwm_driver", 10, 0), (c2p_record, "c2p", 23, 3)):
+        inv = rec["results"]["inventory"][key]
+        assert sum(n for *_, n in inv["fets"]) == n_fets and len(inv["capacitors_f"]) == n_caps
+        assert all(k in ("nmos", "pmos") and w >= 0.42 and l >= 0.15 for k, w, l, _ in inv["fets"])
+        assert json.loads((out / "result.json").read_text())["results"]["inventory"][key] == inv

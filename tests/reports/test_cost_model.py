@@ -183,3 +183,89 @@ def test_cost_config_from_an_attention_config_keeps_its_storage_capacitance():
     assert CostConfig.from_attention_config(att).c_store_f == 2e-15
     assert CostConfig.from_attention_config(att, c_store_f=None).c_store_f is None
     assert CostConfig.from_attention_config({k: v for k, v in att.items() if k != "c_store_f"}).c_store_f is None
+
+
+# ---------------------------------------------------------------------------- periphery areas
+
+DRIVER = {"fets": [["nmos", 1.0, 0.15, 2], ["pmos", 2.0, 0.35, 3]], "capacitors_f": [], "note": "test"}
+CONVERTER = {"fets": [["nmos", 0.42, 0.15, 4]], "capacitors_f": [3e-12, 5e-15], "note": "test"}
+
+
+def _with_inventories(card, driver_area=None, c2p_area=None):
+    card["area"].update(pwm_driver_area_m2=driver_area, c2p_area_m2=c2p_area,
+                        pwm_driver_devices=DRIVER, c2p_devices=CONVERTER)
+    card["area"]["sources"].update(pwm_driver_devices="test inventory", c2p_devices="test inventory")
+    return card
+
+
+def _expected_unit_area(inv):
+    from reports.figures import published
+    from reports.geometry import mim_capacitor_area, transistor_area
+
+    trans = sum(transistor_area(k, w, l).value * n for k, w, l, n in inv["fets"])
+    mim = sum(mim_capacitor_area(c).value for c in inv["capacitors_f"])
+    return published("assumption.layout_overhead").value * (trans + mim)
+
+
+def test_periphery_area_from_the_device_inventories(card):
+    cfg = CostConfig(window_tokens=128, array_rows=32)
+    m = CostModel.build(_with_inventories(card), SHAPE, cfg)
+    d, tiles = SHAPE.d_model // SHAPE.n_heads, -(-128 // 32)
+    per = m.periphery_area()
+    driver, conv = _expected_unit_area(DRIVER), _expected_unit_area(CONVERTER)
+    assert per["pwm_driver_m2"].value == pytest.approx(driver, rel=1e-12)
+    assert per["c2p_m2"].value == pytest.approx(conv, rel=1e-12)
+    assert per["pwm_driver_transistor_count"].value == 5 and per["c2p_capacitor_count"].value == 2
+    assert per["pwm_driver_mim_capacitors_m2"].value == 0 and per["c2p_mim_capacitors_m2"].value > 0
+    for name in ("pwm_driver_m2", "c2p_m2"):
+        src = per[name].source
+        assert "#area." in src and "_devices" in src and "sky130" in src and "layout_overhead" in src
+    a = m.area_per_head()
+    assert a["pwm_drivers"].value == pytest.approx(d * tiles * driver, rel=1e-12)
+    assert a["c2p_converters"].value == pytest.approx((128 + d * tiles) * conv, rel=1e-12)
+    assert "area.c2p_devices" in a["c2p_converters"].source
+    assert not [x for x in m.missing() if x.component.startswith("area.")]
+    # twice the window: twice the tiles, so twice the drivers; W + d x tiles converters
+    a2 = CostModel.build(card, SHAPE, CostConfig(window_tokens=256, array_rows=32)).area_per_head()
+    assert a2["pwm_drivers"].value == pytest.approx(2 * a["pwm_drivers"].value, rel=1e-12)
+    assert a2["c2p_converters"].value == pytest.approx((256 + 2 * d * tiles) * conv, rel=1e-12)
+
+
+def test_a_card_area_number_wins_over_the_inventory(card):
+    m = CostModel.build(_with_inventories(card, driver_area=10e-12), SHAPE, CostConfig(window_tokens=128, array_rows=32))
+    per = m.periphery_area()
+    assert per["pwm_driver_m2"].value == 10e-12 and per["pwm_driver_m2"].source.endswith("#area.pwm_driver_area_m2")
+    assert "pwm_driver_transistor_count" not in per  # not drawn from the inventory
+    assert per["c2p_m2"].value == pytest.approx(_expected_unit_area(CONVERTER), rel=1e-12)
+
+
+def test_card_without_inventories_lists_the_periphery_areas_as_missing(card):
+    for key in ("pwm_driver_devices", "c2p_devices"):
+        card["area"].pop(key, None)
+        card["area"]["sources"].pop(key, None)
+    card["area"].update(pwm_driver_area_m2=None, c2p_area_m2=None)
+    card["area"]["sources"].update(pwm_driver_area_m2="not characterized", c2p_area_m2="not characterized")
+    m = CostModel.build(card, SHAPE, CostConfig(window_tokens=128, array_rows=32))
+    a = m.area_per_head()
+    assert "pwm_drivers" not in a and "c2p_converters" not in a and "v_array" in a
+    listed = {x.component: x for x in m.missing()}
+    assert listed["area.pwm_drivers"].fields == ("area.pwm_driver_area_m2",)
+    assert listed["area.c2p_converters"].reason == "not characterized"
+    assert m.periphery_area() == {}
+
+
+def test_malformed_inventory_names_the_field(card):
+    _with_inventories(card)
+    card["area"]["c2p_devices"] = {"fets": [["nmos", 0.42, -0.15, 1]], "capacitors_f": []}
+    with pytest.raises(CardError, match=r"area.c2p_devices.fets\[0\]"):
+        CostModel.build(card, SHAPE, CostConfig())
+
+
+def test_default_card_draws_driver_and_converter_areas():
+    from behavioral.cards import default_card
+
+    m = CostModel.build(default_card(), GPT2_124M, CostConfig())
+    per = m.periphery_area()
+    assert per["pwm_driver_transistor_count"].value == 10 and per["c2p_transistor_count"].value == 23
+    assert 1e-10 < per["pwm_driver_m2"].value < per["c2p_m2"].value < 1e-8  # 100 um^2 .. 10000 um^2
+    assert not [x for x in m.missing() if x.component.startswith("area.")]

@@ -131,3 +131,26 @@ def test_report_ignores_sweep_points_of_another_card(tmp_path, card):
                                                sweep_dir=tmp_path / "sw", gpu_tokens=16, gpu_batch=2),
                                   tmp_path / "r2")["json"].read_text())
     assert same["sweep"]["points"]["value"] == 1
+
+
+def test_headline_lower_bound_only_for_missing_energy_or_latency(card):
+    """Missing area components do not make the energy/latency headline a lower bound; they are
+    said in the area section instead (and listed as not characterized)."""
+    from reports.render import to_markdown
+    from reports.report import build
+
+    def markdown(c):
+        inp = ReportInputs(card=c, cost=CostConfig(window_tokens=128, array_rows=32), shape=SMALL,
+                           gpu_tokens=64, gpu_batch=8)
+        return to_markdown(build(inp)[1])
+
+    md = markdown(card)
+    assert "(lower bound" not in md and "Lower bound:" not in md and "Not characterized" not in md
+    assert "Periphery: one PWM row driver" in md
+    card["area"].update(pwm_driver_area_m2=None, pwm_driver_devices=None)
+    md = markdown(card)
+    assert "(lower bound" not in md
+    assert "Lower bound: area.pwm_drivers not characterized" in md and "Not characterized" in md
+    card["energy"]["c2p_conversion_j"] = None
+    md = markdown(card)
+    assert "lower bound: some energy or latency components are not characterized (energy.c2p_qk, energy.c2p_sv)" in md
