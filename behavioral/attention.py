@@ -47,7 +47,7 @@ from typing import Literal, Sequence
 import torch
 
 from behavioral.attention_config import AnalogSettings, check_shapes, positions_start
-from behavioral.attention_acam import acam_fused, acam_naive
+from behavioral.attention_acam import acam_fused, acam_mismatch, acam_naive
 from behavioral.attention_fused import fused_attention
 from behavioral.attention_naive import naive_attention
 from behavioral.cards import HeadCard
@@ -108,6 +108,8 @@ def acam_attention(
     temperature: float | torch.Tensor = 1.0,
     impl: Literal["fused", "naive"] = "fused",
     penalty: Literal["poly", "exact"] = "poly",
+    mismatch_seed: int | None = None,
+    perfect: bool = False,
 ) -> torch.Tensor:
     """aCAM-similarity attention: the match-line level replaces dot product + softmax.
 
@@ -129,6 +131,12 @@ def acam_attention(
         impl: 'fused' (polynomial penalty as matmuls, O(T * W) memory) or 'naive' (oracle).
         penalty: for impl='naive', 'poly' (the fitted polynomial, equal to fused within 1e-5)
             or 'exact' (the card's window function itself).
+        mismatch_seed: None for no mismatch; else the seed of a fixed-pattern offset of every
+            aCAM cell's window centre (head, key slot = position mod W, dim), sigma
+            card.noise.acam_edge_sigma_v / sqrt(2) volts (`behavioral.attention_acam`;
+            ConfigError when the card has not characterized it), as
+            `AnalogSettings.mismatch_seed` for the gain-cell core.
+        perfect: remove the mismatch (as `AnalogSettings.perfect`).
     Returns:
         (B, H, Tq, Dv) in volts, dtype of q (computed in float32, float64 for float64 inputs).
     """
@@ -143,10 +151,11 @@ def acam_attention(
     if card.acam.combine != "product":
         raise ConfigError("acam.combine", card.acam.combine,
                           "product (currents add on one match line: log levels add); see behavioral.attention_acam")
+    mm = acam_mismatch(card, mismatch_seed, window, perfect)
     if impl == "fused":
         if penalty != "poly":
             raise ConfigError("penalty", penalty, "poly (impl='fused'); 'exact' needs impl='naive'")
-        out = acam_fused(q, k, v, card, window, q0, k0, temperature, normalize)
+        out = acam_fused(q, k, v, card, window, q0, k0, temperature, normalize, mismatch=mm)
     else:
-        out = acam_naive(q, k, v, card, window, q0, k0, temperature, normalize, penalty)
+        out = acam_naive(q, k, v, card, window, q0, k0, temperature, normalize, penalty, mismatch=mm)
     return out.to(q.dtype)

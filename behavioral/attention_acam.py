@@ -40,6 +40,19 @@ or the same polynomial unexpanded (`penalty="poly"`, equal to `fused` within 1e-
 Search and stored voltages are clipped to the card's kv_range_v (the DAC and search-line
 range): the polynomial holds on |delta| <= span only. Gradients: autograd (zero outside the
 range, where the clip saturates).
+
+Window mismatch (`mismatch_seed`, needs the card's `noise.acam_edge_sigma_v` = sigma_e, the
+RMS of the Monte Carlo sigmas of a cell's lower and upper window edge): every physical cell
+(head, key slot c = j mod W of the circular buffer, dim d) has a fixed-pattern offset of its
+stored window centre, delta_hcd = sigma_c * N(0, 1) with sigma_c = sigma_e / sqrt(2) (the
+centre (lo + hi) / 2 of two independent edges; the SPICE edges correlate by ~0.1, ignored), so
+the stored key becomes k_jd + delta (volts, before the clip to kv_range_v). Drawn with the
+stateless counter hash (`behavioral.rng.counter_normal`, stream `ACAM_MISMATCH_STREAM`, no
+batch index): fused == naive, a padded batch == each prompt alone, a KV-cache step == the full
+forward. Shifting k before the key features is exact for the expanded polynomial. Left out:
+the width change of independent edges (sigma_e * sqrt(2) per cell: a per-cell width would need
+a per-cell penalty polynomial), the edges' correlation, and any mismatch of the search (query)
+DAC or of the match-line sense amplifier. `perfect=True` removes the mismatch.
 """
 
 from __future__ import annotations
@@ -51,7 +64,8 @@ from typing import Any
 
 import torch
 
-from behavioral.attention_config import compute_dtype
+from behavioral.attention_config import ACAM_MISMATCH_STREAM, compute_dtype
+from behavioral.rng import counter_normal
 from behavioral.cards import HeadCard
 from behavioral.fit.acam import fit_penalty_poly
 from gaincell.errors import ConfigError
@@ -152,18 +166,60 @@ def penalty_model(card: HeadCard) -> PenaltyModel:
     return _penalty_model(float(a.width_v), float(a.steepness_per_v), float(lo), float(hi))
 
 
-def acam_log_match(q: torch.Tensor, k: torch.Tensor, card: HeadCard) -> torch.Tensor:
+AcamMismatch = tuple[float, int, int]
+"""Resolved window mismatch: (centre sigma in volts, seed, window W in key slots)."""
+
+
+def acam_mismatch(card: HeadCard, mismatch_seed: int | None, window: int,
+                  perfect: bool = False) -> AcamMismatch | None:
+    """(sigma_c = noise.acam_edge_sigma_v / sqrt(2) volts, seed, W) or None (no seed, perfect).
+
+    ConfigError naming `mismatch_seed` and the card field when the card lacks the field (null or
+    absent: not characterized; never a silent default)."""
+    if mismatch_seed is None or perfect:
+        return None
+    if isinstance(mismatch_seed, bool) or not isinstance(mismatch_seed, int):
+        raise ConfigError("mismatch_seed", mismatch_seed, "None or an integer")
+    sigma_e = card.noise.acam_edge_sigma_v
+    if sigma_e is None:
+        raise ConfigError("mismatch_seed", mismatch_seed,
+                          f"None: card '{card.path}' has no characterized noise.acam_edge_sigma_v")
+    return float(sigma_e) / math.sqrt(2.0), int(mismatch_seed), int(window)
+
+
+def centre_offsets(mm: AcamMismatch, heads: int, k0: int, tk: int, dim: int, device,
+                   dtype) -> torch.Tensor:
+    """(1, H, Tk, D) window-centre offsets (volts) of the cells holding keys k0 .. k0 + Tk - 1:
+    one fixed draw per (head, slot = position mod W, dim)."""
+    sigma, seed, window = mm
+    idx = (torch.arange(heads, device=device).view(heads, 1, 1),
+           (torch.arange(k0, k0 + tk, device=device) % window).view(1, tk, 1),
+           torch.arange(dim, device=device).view(1, 1, dim))
+    return (counter_normal(seed, ACAM_MISMATCH_STREAM, idx, dtype) * sigma).unsqueeze(0)
+
+
+def stored_keys(k: torch.Tensor, mm: AcamMismatch | None, k0: int) -> torch.Tensor:
+    """Stored window centres (volts, compute dtype): k plus each cell's offset (None: k itself)."""
+    if mm is None:
+        return k
+    _, H, Tk, D = k.shape
+    return k + centre_offsets(mm, H, k0, Tk, D, k.device, k.dtype)
+
+
+def acam_log_match(q: torch.Tensor, k: torch.Tensor, card: HeadCard, mismatch: AcamMismatch | None = None,
+                   k0: int = 0) -> torch.Tensor:
     """log m_ij = -(1/D) sum_d r(q_id - k_jd) (nats) of every query against every key.
 
     q (B, H, Tq, D) search voltages and k (B, H, Tk, D) stored centres (V), clipped to
     kv_range_v; returns (B, H, Tq, Tk) with the fitted polynomial penalty (the numbers `acam_fused`
     normalizes, before the division by the temperature and without the window mask). Memory
-    O(Tq * Tk): for statistics on long runs, call it on query chunks.
+    O(Tq * Tk): for statistics on long runs, call it on query chunks. `mismatch`
+    (`acam_mismatch`) shifts the stored centres of the keys at positions k0, k0 + 1, ...
     """
     cd = compute_dtype(q)
     pm = penalty_model(card)
     qf = pm.query_features(pm.to_u(q.to(cd)))
-    kf = pm.key_features(pm.to_u(k.to(cd)))
+    kf = pm.key_features(pm.to_u(stored_keys(k.to(cd), mismatch, k0)))
     return (qf @ kf.transpose(-1, -2)) * (-1.0 / q.shape[-1])
 
 
@@ -198,15 +254,16 @@ def _combine(logm: torch.Tensor, vis: torch.Tensor, v: torch.Tensor, normalize: 
 
 
 def acam_fused(q, k, v, card: HeadCard, window: int, q0: int, k0: int, temperature=1.0,
-               normalize: bool = True, chunk: int = 64) -> torch.Tensor:
-    """Fast path: polynomial penalty as feature-map matmuls, query chunks x window keys."""
+               normalize: bool = True, chunk: int = 64, mismatch: AcamMismatch | None = None) -> torch.Tensor:
+    """Fast path: polynomial penalty as feature-map matmuls, query chunks x window keys.
+    `mismatch` (`acam_mismatch`): fixed-pattern window-centre offsets of the key cells."""
     B, H, Tq, D = q.shape
     Tk = k.shape[2]
     cd = compute_dtype(q)
     pm = penalty_model(card)
     tau = _temperature(temperature, H, cd, q.device)
     qf = pm.query_features(pm.to_u(q.to(cd)))
-    kf = pm.key_features(pm.to_u(k.to(cd)))
+    kf = pm.key_features(pm.to_u(stored_keys(k.to(cd), mismatch, k0)))
     vv = v.to(cd)
     scale = -1.0 / D
     outs = []
@@ -228,8 +285,9 @@ def acam_fused(q, k, v, card: HeadCard, window: int, q0: int, k0: int, temperatu
 
 
 def acam_naive(q, k, v, card: HeadCard, window: int, q0: int, k0: int, temperature=1.0,
-               normalize: bool = True, penalty: str = "poly") -> torch.Tensor:
-    """Oracle: per-dimension penalty on every (query, key, dim) triple; O(Tq * Tk * D) memory."""
+               normalize: bool = True, penalty: str = "poly", mismatch: AcamMismatch | None = None) -> torch.Tensor:
+    """Oracle: per-dimension penalty on every (query, key, dim) triple; O(Tq * Tk * D) memory.
+    `mismatch` (`acam_mismatch`): fixed-pattern window-centre offsets of the key cells."""
     if penalty not in PENALTIES:
         raise ConfigError("penalty", penalty, " | ".join(PENALTIES))
     B, H, Tq, D = q.shape
@@ -237,7 +295,7 @@ def acam_naive(q, k, v, card: HeadCard, window: int, q0: int, k0: int, temperatu
     cd = compute_dtype(q)
     pm = penalty_model(card)
     tau = _temperature(temperature, H, cd, q.device)
-    qu, ku = pm.to_u(q.to(cd)), pm.to_u(k.to(cd))
+    qu, ku = pm.to_u(q.to(cd)), pm.to_u(stored_keys(k.to(cd), mismatch, k0))
     kpos = torch.arange(k0, k0 + Tk, device=q.device)
     c = max(1, min(Tq, (1 << 24) // max(1, B * H * Tk * D)))
     outs = []

@@ -264,6 +264,8 @@ READ_NOISE_STREAM_SV = 1
 """Stream of the S.V tile bitline reads: indices (head, tile, query position, column)."""
 WRITE_NOISE_STREAM_K = 2
 """Stream of the K array's writes: indices (head, token position, row); the V array uses 3."""
+ACAM_MISMATCH_STREAM = 4
+"""Stream of the aCAM cells' window-centre offsets: indices (head, key slot = position mod W, dim)."""
 
 
 def read_noise_sigmas(ph: Physics, dim: int, rows: int) -> tuple[float, float] | None:

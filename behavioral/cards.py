@@ -7,6 +7,7 @@ Sections (see docs/INTERFACES.md): `mac`, `decay`, `c2p`, `quant`, `noise`, `aca
 array rows and the gain-cell config, so the cost model needs no characterization folder).
 Fields added after the first release of schema 1 (`latency.acam_sense_time_s`,
 `energy.dac_write_j`, `energy.pwm_load_cells`, `noise.write_noise_v`, `noise.fit`,
+`noise.acam_edge_sigma_v`,
 `area.pwm_driver_devices`, `area.c2p_devices`, the `array` section) may be absent
 in older cards; absent there means "not characterized" (None), exactly
 like JSON null, never a default number.
@@ -116,6 +117,7 @@ _SPEC: dict[str, dict[str, _F]] = {
         "c2p_gain_sigma_rel": _F("num?", 0.0, 1.0),
         "c2p_offset_sigma_c": _F("num?", 0.0, 1e-9),
         "write_noise_v": _F("num?", 0.0, 1.0, optional=True),
+        "acam_edge_sigma_v": _F("num?", 0.0, 1.0, optional=True),
         "fit": _F("dict", optional=True),
         "source": _F("str"),
     },
@@ -241,8 +243,8 @@ class NoiseSection:
     """Noise: read noise (one cell's charge-noise sigma per read over its full-scale charge, i.e.
     a fraction of `mac.full_scale_a` in mean-current units), cell mismatch (relative sigma of the
     read current), c2p gain (relative) and offset (coulombs) sigmas, the storage node's write
-    (kT/C) noise in volts, and the fit records. None: not characterized (or, for the fields
-    added later, absent from an older card)."""
+    (kT/C) noise in volts, the aCAM window-edge mismatch in volts, and the fit records. None: not
+    characterized (or, for the fields added later, absent from an older card)."""
 
     read_noise_rel: float | None
     mismatch_sigma_rel: float | None
@@ -251,6 +253,9 @@ class NoiseSection:
     source: str
     write_noise_v: float | None = None
     fit: Mapping[str, Any] | None = None
+    acam_edge_sigma_v: float | None = None
+    """RMS over the lower and upper edge of the Monte Carlo sigma of an aCAM cell's window edges
+    (volts): the fixed-pattern window mismatch `behavioral.attention_acam` emulates."""
 
 
 @dataclass(frozen=True)

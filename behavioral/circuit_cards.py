@@ -11,7 +11,9 @@
 - `drivers`: PWM driver and write DAC (`transfer`: linearity and settling; `energy`, `area`
   with `pwm_driver_devices`: the devices of one PWM row driver);
 - `column`: the array column (`column`: rows, summation error, cell config; `latency`: settling);
-- `acam`: the aCAM cell's match window (`match`), `energy`, `latency`, `area`.
+- `acam`: the aCAM cell's match window (`match`), the Monte Carlo spread of its window edges
+  (`mismatch.edge_sigma_v`, volts; a section added later, absent in older cards), `energy`,
+  `latency`, `area`.
 
 Every card has `schema`, `kind`, `name`, `provenance` (with `inputs`: each characterization
 folder or CSV it came from, with hashes, and the fit's tool versions), SI units in every key,
@@ -124,11 +126,15 @@ _CIRCUIT_SPEC: dict[str, dict[str, dict[str, F]]] = {
     },
     "acam": {
         "match": HEAD_SPEC["acam"],
+        "mismatch": {"edge_sigma_v": F("num?", 0.0, 1.0), "fit": F("dict"), "source": F("str")},
         "energy": {"acam_search_j": _J, "sources": F("dict")},
         "latency": {"acam_sense_time_s": _T, "sources": F("dict")},
         "area": {"acam_cell_area_m2": _J, "sources": F("dict")},
     },
 }
+
+OPTIONAL_SECTIONS: dict[str, tuple[str, ...]] = {"acam": ("mismatch",)}
+"""Sections added after the first schema-1 release: an older card may lack them (not characterized)."""
 
 CIRCUIT_KINDS: tuple[str, ...] = tuple(_CIRCUIT_SPEC)
 """Circuits that have a card of their own."""
@@ -181,7 +187,9 @@ def circuit_card_from_dict(data: Mapping[str, Any], path: str = "<dict>") -> Cir
     if not isinstance(inputs, Mapping) or not inputs:
         raise CardError(path, "provenance.inputs", "missing or empty: name the characterization or data file")
     spec = _CIRCUIT_SPEC[kind]
-    sections = {sec: check_section(path, data, sec, spec[sec]) for sec in spec}
+    optional = OPTIONAL_SECTIONS.get(kind, ())
+    sections = {sec: check_section(path, data, sec, spec[sec]) for sec in spec
+                if not (sec in optional and sec not in data)}
     unknown = sorted(set(data) - set(spec) - {"schema", "kind", "name", "provenance"})
     if unknown:
         raise CardError(path, unknown[0], f"unknown top-level field for a '{kind}' card")
@@ -189,7 +197,7 @@ def circuit_card_from_dict(data: Mapping[str, Any], path: str = "<dict>") -> Cir
         if "heldout_rms_error_fs" not in sections[sec]["fit"]:
             raise CardError(path, f"{sec}.fit.heldout_rms_error_fs", "missing (every fit reports its held-out error)")
     for sec, fields in spec.items():
-        if "sources" not in fields:
+        if "sources" not in fields or sec not in sections:
             continue
         missing = [k for k in fields if k != "sources" and k not in sections[sec]["sources"]
                    and not (fields[k].optional and k not in data[sec])]

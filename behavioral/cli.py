@@ -102,5 +102,6 @@ def run_fit(args: argparse.Namespace) -> int:
     n = loaded.noise
     fmt = lambda x, f: "null" if x is None else format(x, f)  # noqa: E731
     print(f"  noise: read {fmt(n.read_noise_rel, '.3g')} of full scale per cell read, mismatch "
-          f"{fmt(n.mismatch_sigma_rel, '.3g')}, write (kT/C) {fmt(n.write_noise_v, '.3g')} V")
+          f"{fmt(n.mismatch_sigma_rel, '.3g')}, write (kT/C) {fmt(n.write_noise_v, '.3g')} V, "
+          f"aCAM window edges {fmt(n.acam_edge_sigma_v, '.3g')} V")
     return 0

@@ -18,6 +18,11 @@ emulates nothing of that source; `noise_sources` lists what is emulated):
     32-bit golden-ratio stride: layer 0 keeps `noise_seed` itself, and no two (seed, layer)
     pairs collide for up to 128 layers and seeds less than 2e7 apart). The pattern follows the
     circular-buffer column, so incremental and full-sequence runs see the same cells.
+  * aCAM window mismatch (mode `acam`, `noise.acam_edge_sigma_v`): a fixed-pattern offset of
+    every aCAM cell's window centre (head, key slot = position mod W, dim), drawn from the same
+    `layer_seed(noise_seed, layer_idx)` by the counter hash (`behavioral.attention_acam`), so
+    padded batches, generate and a full forward meet the same cells. The gain-cell sources are
+    not emulated in `acam` mode, nor the aCAM mismatch in the gain-cell modes.
   * per-read noise (`noise.read_noise_rel`) and kT/C write noise (`noise.write_noise_v`): drawn
     from `temporal_seed(noise_seed, layer_idx)` = layer_seed(noise_seed, layer_idx) XOR
     0x5851F42D, a different derivation (and a different generator: the behavioral layer's
@@ -36,7 +41,7 @@ import logging
 import torch
 
 from behavioral.attention import AnalogSettings, acam_attention, gaincell_attention
-from behavioral.attention_acam import acam_log_match
+from behavioral.attention_acam import AcamMismatch, acam_log_match, acam_mismatch
 from behavioral.c_store import card_with_c_store
 from behavioral.cards import HeadCard, default_card, load_card
 from behavioral.primitives import quantize_uniform
@@ -93,11 +98,15 @@ class HardwareRuntime:
 
     @property
     def characterized_noise(self) -> tuple[str, ...]:
-        """The noise sources the card characterizes: 'mismatch' (cell gains, with the
-        converters' when their sigmas are set), 'read_noise', 'write_noise'."""
+        """The noise sources of this mode's core that the card characterizes: 'mismatch' (cell
+        gains, with the converters' when their sigmas are set), 'read_noise', 'write_noise' in
+        the gain-cell modes; 'acam_mismatch' (`noise.acam_edge_sigma_v`) in mode `acam`."""
         n = self.card.noise
-        found = (("mismatch", n.mismatch_sigma_rel), ("read_noise", n.read_noise_rel),
-                 ("write_noise", n.write_noise_v))
+        if self.config.mode == "acam":
+            found = (("acam_mismatch", n.acam_edge_sigma_v),)
+        else:
+            found = (("mismatch", n.mismatch_sigma_rel), ("read_noise", n.read_noise_rel),
+                     ("write_noise", n.write_noise_v))
         return tuple(name for name, value in found if value is not None)
 
     @property
@@ -107,9 +116,8 @@ class HardwareRuntime:
 
     @property
     def noise_sources(self) -> tuple[str, ...]:
-        """The noise sources emulated now: the characterized ones when the config's `noise` is
-        on, in the gain-cell modes (the aCAM core models no noise: empty there)."""
-        if not self.config.noise or self.config.mode == "acam":
+        """The noise sources emulated now: the characterized ones when the config's `noise` is on."""
+        if not self.config.noise:
             return ()
         return self.characterized_noise
 
@@ -137,6 +145,10 @@ class HardwareRuntime:
             write_noise_seed=temporal if "write_noise" in on else None,
             chunk=chunk, segment=chunk * max(1, 1024 // chunk),
         )
+
+    def acam_mismatch_seed(self, layer_idx: int) -> int | None:
+        """The aCAM window-mismatch seed of layer `layer_idx` (`layer_seed`), None when not emulated."""
+        return layer_seed(self.noise_seed, layer_idx) if "acam_mismatch" in self.noise_sources else None
 
     def kv_offset_v(self) -> float:
         """Mid-range stored voltage (V): the initial b of the k and v scalers."""
@@ -173,18 +185,20 @@ class HardwareRuntime:
         """
         if self.config.mode == "acam":
             tau = scalers.temperature()
+            seed = self.acam_mismatch_seed(layer_idx)
             if spread is not None:
-                self._add_acam_spread(spread, q, k, tau, q0, k0)
+                mm = acam_mismatch(self.card, seed, self.config.window)
+                self._add_acam_spread(spread, q, k, tau, q0, k0, mm)
             return acam_attention(q, k, v, self.card, self.config.window, q_pos=q0, k_pos=k0,
-                                  temperature=tau)
+                                  temperature=tau, mismatch_seed=seed)
         return gaincell_attention(q, k, v, self.card, self.settings(layer_idx), q_pos=q0, k_pos=k0,
                                   impl="fused")
 
     def _add_acam_spread(self, spread: LogitSpread, q: torch.Tensor, k: torch.Tensor,
-                         tau: torch.Tensor, q0: int, k0: int) -> None:
+                         tau: torch.Tensor, q0: int, k0: int, mm: AcamMismatch | None = None) -> None:
         tau4 = tau.detach().float()[None, :, None, None]
         tk, window = k.shape[2], self.config.window
         with torch.no_grad():
-            spread.add_chunked(lambda i0, i1: acam_log_match(q[:, :, i0:i1], k, self.card) / tau4,
+            spread.add_chunked(lambda i0, i1: acam_log_match(q[:, :, i0:i1], k, self.card, mm, k0) / tau4,
                                lambda i0, i1: window_visibility(q0, k0, i0, i1, tk, window, q.device),
                                q.shape[2])

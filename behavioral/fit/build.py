@@ -99,11 +99,12 @@ def _quant_section() -> dict[str, Any]:
     return sec
 
 
-def _noise_section(gcell: Mapping[str, Any], c2p: Mapping[str, Any] | None) -> dict[str, Any]:
+def _noise_section(gcell: Mapping[str, Any], c2p: Mapping[str, Any] | None,
+                   acam: Mapping[str, Any] | None = None) -> dict[str, Any]:
     n = gcell["noise"]
     sec: dict[str, Any] = {"read_noise_rel": n["read_noise_rel"], "mismatch_sigma_rel": n["mismatch_sigma_rel"],
                            "c2p_gain_sigma_rel": None, "c2p_offset_sigma_c": None,
-                           "write_noise_v": n["write_noise_v"]}
+                           "write_noise_v": n["write_noise_v"], "acam_edge_sigma_v": None}
     src = [x for x in n["source"].split("; ") if not x.startswith("null = ")]
     fit = dict(n["fit"])
     if c2p is not None and c2p["mismatch"]["gain_sigma_rel"] is not None:
@@ -111,6 +112,11 @@ def _noise_section(gcell: Mapping[str, Any], c2p: Mapping[str, Any] | None) -> d
         sec["c2p_gain_sigma_rel"], sec["c2p_offset_sigma_c"] = m["gain_sigma_rel"], m["offset_sigma_c"]
         fit["c2p_mismatch"] = m["fit"]
         src.append(m["source"])
+    am = (acam or {}).get("mismatch")
+    if am is not None and am["edge_sigma_v"] is not None:
+        sec["acam_edge_sigma_v"] = am["edge_sigma_v"]
+        fit["acam_mismatch"] = am["fit"]
+        src.append(am["source"])
     nulls = [k for k, v in sec.items() if v is None]
     if nulls:
         src.append(f"null = not characterized ({', '.join(nulls)}: no Monte Carlo, .noise or cell config data)")
@@ -218,7 +224,7 @@ def head_card_from_circuits(circuits: Mapping[str, Mapping[str, Any]], *, token_
         "decay": _decay_section(gcell, token_period_s),
         "c2p": _c2p_section(circuits.get("c2p"), mac["t_max_s"]),
         "quant": _quant_section(),
-        "noise": _noise_section(gcell, circuits.get("c2p")),
+        "noise": _noise_section(gcell, circuits.get("c2p"), circuits.get("acam")),
         "acam": _acam_section(circuits.get("acam")),
         **_cost_sections(circuits),
     }

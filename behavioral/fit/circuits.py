@@ -26,7 +26,8 @@ from behavioral.fit.c2p import fit_c2p
 from behavioral.fit.data import Characterization, CsvTable, iv_pwm_slice, scrub_paths
 from behavioral.fit.decay import fit_retention
 from behavioral.fit.mac import fit_mac
-from behavioral.fit.noise import fit_c2p_mismatch, fit_cell_mismatch, fit_read_noise, ktc_noise_v
+from behavioral.fit.noise import (fit_acam_edge_mismatch, fit_c2p_mismatch, fit_cell_mismatch, fit_read_noise,
+                                  ktc_noise_v)
 from gaincell.errors import CardError, ConfigError
 from gaincell.provenance import provenance
 
@@ -364,6 +365,23 @@ def column_card(c: Characterization, *, seed: int) -> dict[str, Any]:
     return _card("column", "array column", {c.folder: _char_input(c)}, seed, sections)
 
 
+ACAM_MC_ARRAYS = ("acam_mc_edge_lo_v", "acam_mc_edge_hi_v")
+"""The acam characterization's Monte Carlo window edges (volts, one per sample)."""
+
+
+def _acam_mismatch(c: Characterization) -> dict[str, Any]:
+    """The aCAM circuit card's `mismatch` section: the RMS of the Monte Carlo sigmas of the
+    window's lower and upper edge (volts), or null without the MC arrays."""
+    if not all(a in c.arrays for a in ACAM_MC_ARRAYS):
+        return {"edge_sigma_v": None, "fit": {"method": "none: no Monte Carlo window edges"},
+                "source": NOT_CHARACTERIZED}
+    f = fit_acam_edge_mismatch(*(c.array(a) for a in ACAM_MC_ARRAYS))
+    src = (f"aCAM window mismatch: SPICE Monte Carlo {c.folder} (arrays {', '.join(ACAM_MC_ARRAYS)}, "
+           f"{f['n_samples']} samples; edge sigmas {1e3 * f['edge_lo_sigma_v']:.1f} / "
+           f"{1e3 * f['edge_hi_sigma_v']:.1f} mV, RMS)")
+    return {"edge_sigma_v": f["acam_edge_sigma_v"], "fit": f, "source": src}
+
+
 def acam_card(c: Characterization, *, seed: int) -> dict[str, Any] | None:
     """The aCAM cell's card (None without match data)."""
     if "acam_match_v" not in c.arrays:
@@ -384,6 +402,7 @@ def acam_card(c: Characterization, *, seed: int) -> dict[str, Any] | None:
         "match": {"model": "sigmoid_window", "combine": combine, "width_v": f["width_v"],
                   "steepness_per_v": f["steepness_per_v"], "fit": f,
                   "source": f"SPICE characterization {c.folder}; combine: {src_c}"},
+        "mismatch": _acam_mismatch(c),
         "energy": _cost(c, [("acam_search_j", "acam", "energy_per_search_j")]),
         "latency": _cost(c, [("acam_sense_time_s", "acam", "sense_time_s")]),
         "area": _cost(c, [("acam_cell_area_m2", "area", "acam_cell_area_m2")]),

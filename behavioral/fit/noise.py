@@ -4,6 +4,8 @@
   the mean surface by a gain g_s (least squares); mismatch_sigma_rel = std(g_s) and the
   residual RMS (fraction of full scale) is what a gain model leaves unexplained.
 - Charge-to-pulse mismatch: std of the per-sample gain (relative) and offset (coulombs).
+- aCAM window mismatch: std of each Monte Carlo sample's lower and upper window edge (volts);
+  `acam_edge_sigma_v` = the RMS of the two (`fit_acam_edge_mismatch`).
 - Read noise: the characterized per-read charge sigma (`noise_sigma_charge_c`) relative to the
   card's full-scale charge (`fit_read_noise`).
 - Write noise: sqrt(k_B T / C_store) on the storage node (`ktc_noise_v`, a closed form).
@@ -46,6 +48,32 @@ def fit_c2p_mismatch(mc_gain_rel: np.ndarray, mc_offset_c: np.ndarray) -> dict[s
     # mc_gain_rel may be given as gains around 1 or as deviations around 0: the sigma is the same
     return {"c2p_gain_sigma_rel": float(np.std(g, ddof=1)), "c2p_offset_sigma_c": float(np.std(o, ddof=1)),
             "n_samples": int(min(g.size, o.size))}
+
+
+def fit_acam_edge_mismatch(mc_edge_lo_v: np.ndarray, mc_edge_hi_v: np.ndarray) -> dict[str, Any]:
+    """aCAM window-edge mismatch from Monte Carlo edges (volts, one per sample; NaN = no edge).
+
+    Returns the record with `acam_edge_sigma_v` = sqrt((sigma_lo**2 + sigma_hi**2) / 2) (volts,
+    sample standard deviations), each edge's sigma, their correlation and the implied sigmas of
+    the window centre (lo + hi) / 2 and width hi - lo (volts). Only samples where both edges
+    were found count. ConfigError naming the arrays for fewer than 3 such samples.
+    """
+    lo = np.asarray(mc_edge_lo_v, float).ravel()
+    hi = np.asarray(mc_edge_hi_v, float).ravel()
+    if lo.size != hi.size:
+        raise ConfigError("acam_mc_edge_lo_v/acam_mc_edge_hi_v", (lo.size, hi.size), "one edge pair per sample")
+    ok = np.isfinite(lo) & np.isfinite(hi)
+    lo, hi = lo[ok], hi[ok]
+    if lo.size < 3:
+        raise ConfigError("acam_mc_edge_lo_v/acam_mc_edge_hi_v", f"{lo.size} finite samples", ">= 3")
+    s_lo, s_hi = float(np.std(lo, ddof=1)), float(np.std(hi, ddof=1))
+    return {"method": "sample std of each Monte Carlo window edge; acam_edge_sigma_v = RMS of the two",
+            "acam_edge_sigma_v": float(np.sqrt(0.5 * (s_lo**2 + s_hi**2))),
+            "edge_lo_sigma_v": s_lo, "edge_hi_sigma_v": s_hi,
+            "edge_correlation": float(np.corrcoef(lo, hi)[0, 1]),
+            "centre_sigma_v": float(np.std(0.5 * (lo + hi), ddof=1)),
+            "width_sigma_v": float(np.std(hi - lo, ddof=1)),
+            "n_samples": int(lo.size)}
 
 
 BOLTZMANN_J_PER_K = 1.380649e-23

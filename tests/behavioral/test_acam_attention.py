@@ -122,3 +122,95 @@ def test_naive_exact_equals_primitive_log_match():
     logm = acam_log_match(q[0, 0], k[0, 0], CARD.acam.width_v, CARD.acam.steepness_per_v)
     ref = torch.softmax(logm.masked_fill(torch.ones(12, 12, dtype=torch.bool).triu(1), float("-inf")), -1)
     assert torch.allclose(w, ref, rtol=1e-10, atol=1e-12)
+
+
+# --- fixed-pattern window mismatch ------------------------------------------------------------
+
+def _card_without_acam_sigma(tmp_path, drop: bool):
+    import copy
+    import json
+
+    from behavioral.cards import load_card
+
+    raw = copy.deepcopy(CARD.to_dict())
+    if drop:
+        raw["noise"].pop("acam_edge_sigma_v")
+    else:
+        raw["noise"]["acam_edge_sigma_v"] = None
+    path = tmp_path / "card.json"
+    path.write_text(json.dumps(raw))
+    return load_card(path)
+
+
+def test_shipped_card_has_acam_edge_sigma():
+    sigma = CARD.noise.acam_edge_sigma_v
+    assert sigma is not None and 0.01 < sigma < 0.1  # tens of mV from the SPICE Monte Carlo
+    assert "acam_mc_edge_lo_v" in CARD.noise.source and "acam_mismatch" in CARD.noise.fit
+
+
+def test_mismatch_fused_equals_naive_float32():
+    q, k, v = _inputs(B=2, H=3, T=70, D=16, dtype=torch.float32)
+    q = q + 0.03 * torch.randn_like(q)
+    a = acam_attention(q, k, v, CARD, window=24, mismatch_seed=7)
+    b = acam_attention(q, k, v, CARD, window=24, mismatch_seed=7, impl="naive", penalty="poly")
+    assert torch.allclose(a, b, rtol=1e-5, atol=1e-5), (a - b).abs().max()
+    assert (a - acam_attention(q, k, v, CARD, window=24)).abs().max() > 1e-4  # the mismatch acts
+
+
+def test_mismatch_same_seed_same_output_other_seed_differs_perfect_removes():
+    q, k, v = _inputs(T=40, D=8, dtype=torch.float32)
+    a = acam_attention(q, k, v, CARD, window=16, mismatch_seed=3)
+    assert torch.equal(a, acam_attention(q, k, v, CARD, window=16, mismatch_seed=3))
+    assert (a - acam_attention(q, k, v, CARD, window=16, mismatch_seed=4)).abs().max() > 1e-4
+    assert torch.equal(acam_attention(q, k, v, CARD, window=16, mismatch_seed=3, perfect=True),
+                       acam_attention(q, k, v, CARD, window=16))
+
+
+def test_mismatch_kv_cache_step_equals_full_forward_last_row():
+    q, k, v = _inputs(B=2, H=2, T=45, D=8, dtype=torch.float32)
+    full = acam_attention(q, k, v, CARD, window=16, mismatch_seed=11)
+    for t in (15, 30, 44):  # before and after the circular buffer wraps
+        step = acam_attention(q[:, :, t:t + 1], k[:, :, :t + 1], v[:, :, :t + 1], CARD, window=16,
+                              q_pos=t, mismatch_seed=11)
+        assert torch.allclose(step[:, :, 0], full[:, :, t], rtol=1e-5, atol=1e-6)
+    # only the window's keys held (positions t - W + 1 .. t), as a KV cache that evicts
+    t, W = 40, 16
+    step = acam_attention(q[:, :, t:t + 1], k[:, :, t - W + 1:t + 1], v[:, :, t - W + 1:t + 1], CARD,
+                          window=W, q_pos=t, k_pos=t - W + 1, mismatch_seed=11)
+    assert torch.allclose(step[:, :, 0], full[:, :, t], rtol=1e-5, atol=1e-6)
+
+
+def test_mismatch_is_a_fixed_pattern_per_slot_and_shifts_the_stored_key():
+    from behavioral.attention_acam import acam_mismatch, centre_offsets
+
+    W, H, D = 16, 2, 8
+    mm = acam_mismatch(CARD, 5, W)
+    assert mm[0] == pytest.approx(CARD.noise.acam_edge_sigma_v / 2 ** 0.5)
+    off = centre_offsets(mm, H, 0, 3 * W, D, "cpu", torch.float64)[0]
+    assert torch.equal(off[:, :W], off[:, W:2 * W]) and torch.equal(off[:, :W], off[:, 2 * W:])  # slot = j mod W
+    assert torch.equal(centre_offsets(mm, H, 7, 5, D, "cpu", torch.float64)[0], off[:, 7:12])
+    assert not torch.equal(off[0], off[1])  # each head has its own cells
+    big = centre_offsets(acam_mismatch(CARD, 5, 4096), 4, 0, 4096, 64, "cpu", torch.float64)
+    assert float(big.std()) == pytest.approx(mm[0], rel=0.02) and abs(float(big.mean())) < 1e-3
+    # the same as storing k + delta in an ideal array (before the clip to kv_range_v)
+    q, k, v = _inputs(B=1, H=H, T=3 * W, D=D, dtype=torch.float64)
+    manual = acam_attention(q, k + off[None], v, CARD, window=W)
+    assert torch.allclose(acam_attention(q, k, v, CARD, window=W, mismatch_seed=5), manual, atol=1e-12)
+
+
+def test_mismatch_has_no_batch_index():
+    q, k, v = _inputs(B=3, H=2, T=30, D=8, dtype=torch.float32)
+    batch = acam_attention(q, k, v, CARD, window=16, mismatch_seed=2)
+    for b in range(3):
+        alone = acam_attention(q[b:b + 1], k[b:b + 1], v[b:b + 1], CARD, window=16, mismatch_seed=2)
+        assert torch.allclose(alone[0], batch[b], atol=1e-6)
+
+
+@pytest.mark.parametrize("drop", [True, False])
+def test_mismatch_without_characterized_sigma_names_the_field(tmp_path, drop):
+    card = _card_without_acam_sigma(tmp_path, drop)
+    assert card.noise.acam_edge_sigma_v is None
+    q, k, v = _inputs(B=1, T=10, dtype=torch.float32)
+    with pytest.raises(ConfigError, match="noise.acam_edge_sigma_v"):
+        acam_attention(q, k, v, card, window=8, mismatch_seed=0)
+    acam_attention(q, k, v, card, window=8)  # no mismatch requested: fine

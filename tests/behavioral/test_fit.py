@@ -220,6 +220,7 @@ def test_build_with_c2p_and_acam_folders(tmp_path):
     assert card.acam.steepness_per_v == pytest.approx(150.0, rel=0.02) and card.acam.combine == "product"
     assert card.energy.c2p_conversion_j == 1e-13 and card.energy.acam_search_j == 3e-15
     assert card.latency.c2p_latency_s == 2e-9
+    assert card.noise.acam_edge_sigma_v is None  # no Monte Carlo edges: not characterized
     # a c2p folder without results.inventory (written before inventories existed): no devices
     assert card.area.c2p_devices is None and "not characterized" in card.area.sources["c2p_devices"]
     # a malformed inventory names the folder's result.json and the entry
@@ -278,3 +279,41 @@ def test_noise_from_separate_folder_must_match_the_cell(tmp_path, fake_folders):
     write_json(n_dir / "result.json", result)
     with pytest.raises(ConfigError, match="c_store_f"):
         build_card(characterizations={"gaincell": gc, "gaincell_noise": load_characterization(n_dir)})
+
+
+def test_acam_edge_mismatch_fitted_from_monte_carlo_arrays(tmp_path):
+    """noise.acam_edge_sigma_v = RMS of the sample sigmas of acam_mc_edge_lo_v / _hi_v (NaN skipped)."""
+    from behavioral.circuit_cards import circuit_card_from_dict
+    from behavioral.fit.build import build_cards
+    from behavioral.fit.noise import fit_acam_edge_mismatch
+
+    rng = np.random.default_rng(3)
+    lo, hi = 0.3 + 0.04 * rng.standard_normal(200), 0.6 + 0.02 * rng.standard_normal(200)
+    lo[5] = np.nan  # an edge not found: the pair is skipped
+    ok = np.isfinite(lo)
+    expect = np.sqrt((np.std(lo[ok], ddof=1) ** 2 + np.std(hi[ok], ddof=1) ** 2) / 2)
+    f = fit_acam_edge_mismatch(lo, hi)
+    assert f["acam_edge_sigma_v"] == pytest.approx(expect, rel=1e-12) and f["n_samples"] == 199
+    assert f["centre_sigma_v"] == pytest.approx(np.std((lo[ok] + hi[ok]) / 2, ddof=1), rel=1e-12)
+    with pytest.raises(ConfigError, match="acam_mc_edge_lo_v"):
+        fit_acam_edge_mismatch(lo[:2], hi[:2])
+
+    gc = load_characterization(_fake_characterization(tmp_path))
+    x = np.linspace(0, 0.9, 91)
+    b = np.array([[0.2, 0.35], [0.4, 0.6]])
+    ac_dir = tmp_path / "acam"
+    write_npz(ac_dir / "data.npz", acam_v_in_v=x, acam_bounds_v=b, acam_match_v=0.9 * window(x[None, :], b[:, :1],
+              b[:, 1:], 150.0), acam_mc_edge_lo_v=lo, acam_mc_edge_hi_v=hi)
+    write_json(ac_dir / "result.json", {"schema": "gaincell.characterization/1", "cell": "acam", "provenance": {},
+                                        "results": {}, "data_file": "data.npz"})
+    chars = {"gaincell": gc, "acam": load_characterization(ac_dir)}
+    head, circuits = build_cards(characterizations=chars, token_period_s=1e-6)
+    card = card_from_dict(head)
+    assert card.noise.acam_edge_sigma_v == pytest.approx(expect, rel=1e-12)
+    assert "aCAM window mismatch: SPICE Monte Carlo" in card.noise.source and "acam_mc_edge_hi_v" in card.noise.source
+    assert card.noise.fit["acam_mismatch"]["n_samples"] == 199
+    assert circuits["acam"]["mismatch"]["edge_sigma_v"] == card.noise.acam_edge_sigma_v
+    # an acam circuit card written before the mismatch section existed still loads
+    old = dict(circuits["acam"])
+    old.pop("mismatch")
+    assert "mismatch" not in circuit_card_from_dict(old).sections

@@ -47,3 +47,17 @@ def test_seed_spread_comes_from_mismatch_and_from_read_noise(tiny_model_dir, sma
     assert read["noise_sources"] == ["read_noise"] and mism["noise_sources"] == ["mismatch"]
     for rec in (read, mism):
         assert len(set(rec["per_seed"])) == 5 and rec["perplexity_std"] > 0
+
+
+def test_acam_seed_spread_comes_from_the_window_mismatch(tiny_model_dir, small_text, tmp_path):
+    """Mode acam: the aCAM cells' window mismatch makes a seed-to-seed spread; a card without
+    noise.acam_edge_sigma_v emulates none (identical perplexities)."""
+    kw = dict(seeds=(0, 1, 2), max_tokens=200, array_rows=8)
+    rec = evaluate_model_dir(tiny_model_dir, "acam", small_text, **kw)
+    assert rec["noise_sources"] == ["acam_mismatch"] and rec["noise_emulated"]
+    assert len(set(rec["per_seed"])) == 3 and rec["perplexity_std"] > 0
+    raw = default_card().to_dict()
+    raw["noise"]["acam_edge_sigma_v"] = None
+    flat = evaluate_model_dir(tiny_model_dir, "acam", small_text, **kw,
+                              card_path=str(write_json(tmp_path / "no_acam_sigma.json", raw)))
+    assert flat["noise_sources"] == [] and len(set(flat["per_seed"])) == 1

@@ -78,7 +78,10 @@ def test_read_and_write_noise_seeds_per_layer():
     assert quiet.noise_sources == ()
     q = quiet.settings(0)
     assert q.mismatch_seed is None and q.read_noise_seed is None and q.write_noise_seed is None
-    assert HardwareRuntime(CFG.replace(mode="acam")).noise_sources == ()  # the aCAM core has no noise model
+    acam = HardwareRuntime(CFG.replace(mode="acam"))  # the aCAM core: its window mismatch only
+    assert acam.noise_sources == ("acam_mismatch",)
+    assert acam.acam_mismatch_seed(1) == layer_seed(5, 1) != acam.acam_mismatch_seed(0)
+    assert HardwareRuntime(CFG.replace(mode="acam", noise=False)).acam_mismatch_seed(0) is None
 
 
 def _card_file(tmp_path, name, **noise):
@@ -107,3 +110,18 @@ def test_each_noise_source_only_where_the_card_has_it(tmp_path):
     assert not rt.noise_characterized and rt.noise_sources == ()
     assert torch.equal(rt.attend(0, scalers, q, k, v, 0, 0),
                        HardwareRuntime(none.replace(noise_seed=6)).attend(0, scalers, q, k, v, 0, 0))
+
+
+def test_acam_window_mismatch_per_layer_and_seed():
+    """Mode acam: each layer and noise seed has its own aCAM cell pattern; noise off removes it."""
+    q, k, v = _device_inputs()
+    scalers = HeadScalers(2, 0.45)
+    cfg = CFG.replace(mode="acam")
+    y5 = HardwareRuntime(cfg).attend(0, scalers, q, k, v, 0, 0)
+    assert torch.equal(HardwareRuntime(cfg).attend(0, scalers, q, k, v, 0, 0), y5)
+    assert not torch.equal(HardwareRuntime(cfg.replace(noise_seed=6)).attend(0, scalers, q, k, v, 0, 0), y5)
+    assert not torch.equal(HardwareRuntime(cfg).attend(1, scalers, q, k, v, 0, 0), y5)
+    quiet = HardwareRuntime(cfg.replace(noise=False)).attend(0, scalers, q, k, v, 0, 0)
+    assert not torch.equal(quiet, y5)
+    assert torch.equal(HardwareRuntime(cfg.replace(noise=False, noise_seed=6)).attend(0, scalers, q, k, v, 0, 0),
+                       quiet)

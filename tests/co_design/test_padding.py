@@ -3,7 +3,8 @@
 Noise stays on (the config default): the shipped card's cell and converter mismatch (a fixed
 pattern per array cell indexed by head, circular-buffer column (absolute position mod W) and
 row), its per-read noise (indexed by head, query and key positions or tile and column) and its
-kT/C write noise (indexed by head, token position and row). None has a batch index, so a real
+kT/C write noise (indexed by head, token position and row); in `acam` mode the aCAM cells'
+window mismatch (head, slot = position mod W, dim). None has a batch index, so a real
 token meets the same cells and the same draws whether its prompt runs padded or alone, in any
 batch row, and the comparisons are exact with every noise on.
 """
@@ -33,7 +34,9 @@ def _model(mode: str):
                 s.q_a.fill_(0.05), s.k_a.fill_(0.05), s.q_b.fill_(0.45)
     rt = attention_modules(model)[0].gaincell_runtime
     assert rt.noise_characterized
-    if mode != "acam":  # the aCAM core models no noise
+    if mode == "acam":  # the aCAM core's only noise: its cells' window mismatch
+        assert rt.noise_sources == ("acam_mismatch",) and rt.acam_mismatch_seed(0) is not None
+    else:
         assert set(rt.noise_sources) == {"mismatch", "read_noise", "write_noise"}
         assert rt.settings(0).read_noise_seed is not None and rt.settings(0).write_noise_seed is not None
     return model
