@@ -223,9 +223,9 @@ def prepare_netlist(netlist: str) -> str:
       ~4 s per job). Netlists the pruner does not handle (other sky130 devices, W/L given as
       expressions) keep the full library.
     """
-    from circuits.sky130_pruned import _LIB_RE, inline_models
+    from circuits.sky130_pruned import has_library_card, inline_models
 
-    if _LIB_RE.search(netlist):
+    if has_library_card(netlist):
         try:
             netlist = inline_models(netlist)
         except (ConfigError, KeyError, ValueError) as exc:

@@ -240,6 +240,11 @@ def _rename_instances(netlist: str) -> str:
     return "\n".join(out) + ("\n" if netlist.endswith("\n") else "")
 
 
+def has_library_card(netlist: str) -> bool:
+    """True when `netlist` reads the combined sky130 library (`.lib <sky130.lib.spice> <corner>`)."""
+    return _LIB_RE.search(netlist) is not None
+
+
 def inline_models(netlist: str, body_network: bool = True) -> str:
     """`netlist` with its combined-library `.lib` card replaced by the pruned model text
     (`body_network=False`: FETs without their substrate resistance network, see above)."""
