@@ -172,3 +172,21 @@ def test_monte_carlo_seed_reproducible_in_one_worker():
     first = [draw(s) for s in (0, 1, 0)]
     assert first[0] == first[2] == draw(0), "seed 0 must give the same draws every time"
     assert first[0] != first[1] and first[0][0] != first[0][1]
+
+
+def test_prepare_netlist_prunes_models_and_sets_one_thread():
+    from circuits.ngspice import THREADS_OPTION, prepare_netlist
+    from circuits.sky130_models import lib_line
+
+    body = ["Xm1 d g 0 0 sky130_fd_pr__nfet_01v8 w=1 l=0.15", "vd d 0 0.9", "vg g 0 0.9", ".op", ".end", ""]
+    net = "\n".join(["* prune me", lib_line("tt")] + body)
+    out = prepare_netlist(net)
+    lines = out.splitlines()
+    assert lines[0] == "* prune me" and lines[1] == THREADS_OPTION
+    assert ".lib" not in out.lower().split("* sky130 models pruned")[0]  # the library card is replaced
+    assert "sky130_fd_pr__nfet_01v8__w1_l0p15" in out
+    # a netlist that sets its own thread count keeps it; W/L as an expression keeps the full library
+    own = "\n".join(["* own", ".options num_threads=4", lib_line("tt"),
+                     "Xm1 d g 0 0 sky130_fd_pr__nfet_01v8 w={wn} l=0.15", ".param wn=1"] + body[1:])
+    kept = prepare_netlist(own)
+    assert THREADS_OPTION not in kept and lib_line("tt") in kept
