@@ -22,7 +22,7 @@ value stage with 16 columns (2 x 7 x 16 = 224 stage-2 outputs), the other 2 are 
 The value stage makes a job slower (its level shifters and row drivers switch on the
 converters' edges, where ngspice's Newton iterations fail and retry), so it rides in half the
 jobs with twice the columns; the two chained jobs start first so the two workers stay balanced.
-The whole default run took 113 s cold on the 2-core machine (benchmarks/characterize.py).
+The whole default run took 84-113 s cold on the 2-core machine (benchmarks/characterize.py).
 
 Limits: a value tile has as many rows as the job has keys (8), not 64 (a 64-row value tile
 needs 64 stage-1 columns in the same transient); the integrators of both stages are ideal
